@@ -1,0 +1,184 @@
+"""Off-loop log output: finished lines go to one writer thread that owns every file.
+
+The stdlib route (``QueueHandler`` + ``Formatter`` + ``RotatingFileHandler``) builds a
+``LogRecord`` and formats it per line, which costs about 100 µs; here the line is rendered
+once by structlog on the caller's thread and only the finished bytes cross the queue.
+Rotation lives in the writer thread too, so a line is never torn across two files.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import sys
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO, Final, NamedTuple
+
+__all__ = ["LogWriter", "RotatingFile", "Sink"]
+
+ERROR: Final = logging.ERROR
+
+
+class Sink(NamedTuple):
+    """A destination file and the lines it takes."""
+
+    name: str
+    min_level: int
+    channel: str | None = None  # only lines sent on this channel (exceptions, rejections)
+
+
+class RotatingFile:
+    """A size-rotated append-only file: ``name`` -> ``name.1`` -> ... -> ``name.N``."""
+
+    def __init__(self, path: Path, max_bytes: int, backup_count: int) -> None:
+        self.path, self.max_bytes, self.backup_count = path, max_bytes, backup_count
+        self._fh: IO[bytes] | None = None
+        self._size = 0
+
+    def _open(self) -> IO[bytes]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "ab")  # noqa: SIM115 - kept open for the writer thread's life
+        self._size = fh.tell()
+        self._fh = fh
+        return fh
+
+    def _rotate(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        for i in range(self.backup_count - 1, 0, -1):
+            src = self.path.with_name(f"{self.path.name}.{i}")
+            if src.exists():
+                os.replace(src, self.path.with_name(f"{self.path.name}.{i + 1}"))
+        if self.path.exists():
+            os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
+
+    def write(self, line: bytes) -> None:
+        fh = self._fh or self._open()
+        if self._size and self._size + len(line) > self.max_bytes:
+            fh.flush()
+            self._rotate()
+            fh = self._open()
+        fh.write(line)
+        self._size += len(line)
+
+    def flush(self) -> None:
+        if self._fh is not None:
+            self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+_STOP: Final = object()
+
+# (level number, JSON line, console text or None, channel or None)
+Item = tuple[int, bytes, str | None, str | None]
+
+
+class LogWriter:
+    """Owns the log files and the console stream; ``submit`` is all the hot path calls."""
+
+    def __init__(
+        self,
+        log_dir: Path | None,
+        sinks: Iterable[Sink],
+        *,
+        max_bytes: int,
+        backup_count: int,
+        console: IO[str] | None = None,
+        json_to_stdout: bool = False,
+    ) -> None:
+        self._files: list[tuple[Sink, RotatingFile]] = []
+        if log_dir is not None:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            self._files = [
+                (s, RotatingFile(log_dir / s.name, max_bytes, backup_count)) for s in sinks
+            ]
+        self._console = console
+        self._json_to_stdout = json_to_stdout
+        self._queue: queue.SimpleQueue[Item | object] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="ykmake-log-writer", daemon=True)
+        self._started = False
+        self._lock = threading.Lock()
+        self.submit = self._queue.put  # bound once: the hot path is one C call
+
+    def start(self) -> None:
+        with self._lock:
+            if not self._started:
+                self._thread.start()
+                self._started = True
+
+    def _write(self, item: Item) -> None:
+        level, line, text, channel = item
+        for sink, fh in self._files:
+            if level >= sink.min_level and (sink.channel is None or sink.channel == channel):
+                fh.write(line)
+        if self._json_to_stdout:
+            sys.stdout.buffer.write(line)
+        elif text is not None and self._console is not None:
+            self._console.write(text + "\n")
+
+    def _flush(self) -> None:
+        for _, fh in self._files:
+            fh.flush()
+        if self._json_to_stdout:
+            sys.stdout.buffer.flush()
+        elif self._console is not None:
+            self._console.flush()
+
+    def _run(self) -> None:
+        get = self._queue.get
+        while True:
+            item = get()
+            stop = item is _STOP
+            # Drain what is already queued before one flush: bursts cost one syscall each file.
+            while not stop:
+                try:
+                    self._write(item)  # type: ignore[arg-type]
+                except Exception as exc:  # noqa: BLE001 - logging must never kill the writer
+                    sys.stderr.write(f"ykmake log writer: {exc!r}\n")
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                stop = item is _STOP
+            try:
+                self._flush()
+            except Exception as exc:  # noqa: BLE001
+                sys.stderr.write(f"ykmake log writer: {exc!r}\n")
+            if stop:
+                return
+
+    def write_now(self, item: Item) -> None:
+        """Write synchronously (used once the writer has stopped, e.g. at interpreter exit)."""
+        with self._lock:
+            self._write(item)
+            self._flush()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Drain every queued line to disk, then stop the thread and close the files."""
+        with self._lock:
+            started = self._started
+            self._started = False
+        if started:
+            self._queue.put(_STOP)
+            self._thread.join(timeout)
+        else:
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not _STOP:
+                    self._write(item)  # type: ignore[arg-type]
+            self._flush()
+        for _, fh in self._files:
+            fh.close()
+        # Late lines (atexit, excepthooks after shutdown) are written synchronously.
+        self.submit = self.write_now
