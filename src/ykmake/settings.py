@@ -55,6 +55,9 @@ class Settings(BaseSettings):
 
     metrics_token: SecretStr | None = None
     active_users_window_seconds: float = Field(default=300.0, gt=0)
+    metrics_exemplars: bool = True
+    # prometheus_client's own variable: set by `ykmake serve --workers N` for its workers.
+    prometheus_multiproc_dir: Path | None = None
 
     slack_token: SecretStr | None = None
     slack_channel: str | None = None
@@ -80,7 +83,9 @@ class Settings(BaseSettings):
     @classmethod
     def _split_proxies(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return tuple(ipaddress.ip_network(p.strip(), strict=False) for p in value.split(",") if p.strip())
+            return tuple(
+                ipaddress.ip_network(p.strip(), strict=False) for p in value.split(",") if p.strip()
+            )
         return value
 
     @field_validator("database_url")

@@ -13,7 +13,7 @@ import os
 import queue
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Final, NamedTuple
 
@@ -106,7 +106,8 @@ class LogWriter:
         self._thread = threading.Thread(target=self._run, name="ykmake-log-writer", daemon=True)
         self._started = False
         self._lock = threading.Lock()
-        self.submit = self._queue.put  # bound once: the hot path is one C call
+        # Bound once: the hot path is one C call.
+        self.submit: Callable[[Item], None] = self._queue.put
 
     def start(self) -> None:
         with self._lock:

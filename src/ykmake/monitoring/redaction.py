@@ -66,7 +66,7 @@ class Redactor:
         if len(seq) == 2 and isinstance(seq[0], str | bytes):
             name = seq[0].decode("latin-1") if isinstance(seq[0], bytes) else seq[0]
             if self.is_secret(name):
-                return type(seq)((seq[0], REDACTED))
+                return [seq[0], REDACTED] if isinstance(seq, list) else (seq[0], REDACTED)
         items = [self.redact(v) if isinstance(v, MutableMapping | list | tuple) else v for v in seq]
         return items if isinstance(seq, list) else tuple(items)
 

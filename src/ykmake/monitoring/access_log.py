@@ -1,0 +1,66 @@
+"""The access line, rendered without the generic structlog chain.
+
+One line per request is the hottest log call there is. It carries the same fields, in the
+same JSON schema, as every other line of the pipeline (timestamp, level, event, service,
+env, logger, the request's context), but is built as one dict and rendered by orjson
+directly: about a fifth of the cost of a generic ``log.info(...)`` on this machine.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import orjson
+
+from ykmake.monitoring.logging_setup import LoggingRuntime
+
+__all__ = ["AccessLog", "utc_timestamp"]
+
+_second: list[Any] = [-1, ""]
+
+
+def utc_timestamp() -> str:
+    """ISO-8601 UTC with microseconds, as structlog's ``TimeStamper(fmt="iso", utc=True)``."""
+    now = time.time()
+    sec = int(now)
+    if sec != _second[0]:
+        _second[0], _second[1] = sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+    return f"{_second[1]}.{int((now - sec) * 1_000_000):06d}Z"
+
+
+class AccessLog:
+    """Writes "request completed" / "connection closed prematurely" lines."""
+
+    def __init__(self, runtime: LoggingRuntime, logger_name: str = "ykmake.access") -> None:
+        self._runtime = runtime
+        self._writer = runtime.writer
+        self._redactor = runtime.redactor
+        self._static = {
+            "service": runtime.config.service,
+            "env": runtime.config.env,
+            "logger": logger_name,
+            **runtime.config.extra_static,
+        }
+        self._info_enabled = runtime.level <= logging.INFO
+        self._warning_enabled = runtime.level <= logging.WARNING
+        self._console = runtime.get_logger(logger_name) if runtime.config.console else None
+        self._opts = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
+
+    def _emit(self, level: int, level_name: str, event: str, fields: dict[str, Any]) -> None:
+        if self._console is not None:  # development: the human console line is wanted too
+            getattr(self._console, level_name)(event, **fields)
+            return
+        line = {"timestamp": utc_timestamp(), "level": level_name, "event": event, **fields}
+        line.update(self._static)
+        self._redactor(None, "", line)
+        self._writer.submit((level, orjson.dumps(line, default=str, option=self._opts), None, None))
+
+    def completed(self, fields: dict[str, Any]) -> None:
+        if self._info_enabled:
+            self._emit(logging.INFO, "info", "request completed", fields)
+
+    def premature(self, fields: dict[str, Any]) -> None:
+        if self._warning_enabled:
+            self._emit(logging.WARNING, "warning", "connection closed prematurely", fields)

@@ -1,0 +1,100 @@
+"""``active_users``: distinct authenticated users seen within a sliding window.
+
+Without Redis the window lives in process memory. With Redis, users are written to one
+sorted set (member = user id, score = last seen) so that every instance reports the same
+number, not their sum. The request path only touches a local dict; Redis is written by a
+background task every ``flush_interval`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+from prometheus_client import Gauge
+
+__all__ = ["ActiveUsers"]
+
+
+class ActiveUsers:
+    def __init__(
+        self,
+        gauge: Gauge,
+        *,
+        window_seconds: float = 300.0,
+        redis: Any = None,
+        key: str = "ykmake:active_users",
+        flush_interval: float = 1.0,
+        log: Any = None,
+    ) -> None:
+        self.gauge, self.window, self.redis, self.key = gauge, window_seconds, redis, key
+        self.flush_interval = flush_interval
+        self.log = log
+        self._seen: dict[str, float] = {}
+        self._pending: dict[str, float] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def seen(self, user_id: object) -> None:
+        """Record that ``user_id`` made a request now (hot path: one dict store)."""
+        now = time.time()
+        uid = str(user_id)
+        if self.redis is None:
+            self._seen[uid] = now
+        else:
+            self._pending[uid] = now
+
+    def local_count(self) -> int:
+        """Prune the in-memory window and return its size; sets the gauge."""
+        cutoff = time.time() - self.window
+        for uid in [u for u, t in list(self._seen.items()) if t < cutoff]:
+            self._seen.pop(uid, None)
+        count = len(self._seen)
+        self.gauge.set(count)
+        return count
+
+    async def sync(self) -> int:
+        """Write pending sightings to Redis, drop expired ones, read the shared count."""
+        pending, self._pending = self._pending, {}
+        cutoff = time.time() - self.window
+        async with self.redis.pipeline(transaction=False) as pipe:
+            if pending:
+                pipe.zadd(self.key, pending)
+            pipe.zremrangebyscore(self.key, "-inf", cutoff)
+            pipe.zcard(self.key)
+            pipe.expire(self.key, int(self.window) + 60)
+            results = await pipe.execute()
+        count = int(results[-2])
+        self.gauge.set(count)
+        return count
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.sync()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - Redis down: keep serving, retry next tick
+                if self.log is not None:
+                    self.log.warning("active users sync failed", error=repr(exc))
+            await asyncio.sleep(self.flush_interval)
+
+    def before_scrape(self) -> None:
+        if self.redis is None:
+            self.local_count()
+
+    async def start(self) -> None:
+        if self.redis is not None and self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="ykmake-active-users"
+            )
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+            with contextlib.suppress(Exception):
+                await self.sync()  # last sightings out before we go

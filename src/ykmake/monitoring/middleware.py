@@ -1,0 +1,192 @@
+"""ObservabilityMiddleware: one pure ASGI pass per request, outermost.
+
+Request id in, one timing, one route lookup; on the way out one access line, one metrics
+observation and the X-Request-ID header. Unhandled exceptions go to the error monitor once
+and become a JSON 500 that carries the request id and no stack trace.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Final
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ykmake.monitoring.access_log import AccessLog
+from ykmake.monitoring.client_ip import ClientIPResolver
+from ykmake.monitoring.http_metrics import HttpMetricsRecorder
+from ykmake.monitoring.request_context import end_request, start_request
+from ykmake.monitoring.routes import route_template
+
+__all__ = ["ObservabilityMiddleware"]
+
+_VALID_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:@+=/-]{1,128}")
+ErrorHook = Callable[[BaseException, dict[str, Any]], object]
+
+
+def new_request_id() -> str:
+    return os.urandom(16).hex()
+
+
+def _probe_disconnect(receive: Receive) -> bool:
+    """True when the server already knows the client is gone, without waiting.
+
+    Servers answer ``receive()`` at once with ``http.disconnect`` for a closed connection
+    and suspend otherwise; one step of the coroutine tells the two apart, and a suspended
+    one is closed again. This is how a plain (non-streaming) response notices a client
+    that left, as the seed's ``res.on("close")`` does.
+    """
+    awaitable = receive()
+    if not inspect.iscoroutine(awaitable):
+        return False
+    try:
+        awaitable.send(None)
+    except StopIteration as done:
+        message = done.value
+        return isinstance(message, dict) and message.get("type") == "http.disconnect"
+    except Exception:  # noqa: BLE001 - a server that can't be probed: assume connected
+        return False
+    awaitable.close()
+    return False
+
+
+class ObservabilityMiddleware:
+    """Request id, access log, RED metrics and error capture in one pass."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        access_log: AccessLog | None = None,
+        metrics: HttpMetricsRecorder | None = None,
+        on_error: ErrorHook | None = None,
+        client_ip: ClientIPResolver | None = None,
+        request_id_header: str = "X-Request-ID",
+        skip_paths: Iterable[str] = ("/metrics",),
+    ) -> None:
+        self.app = app
+        self.access_log = access_log
+        self.metrics = metrics
+        self.on_error = on_error
+        self.client_ip = client_ip or ClientIPResolver()
+        self.header = request_id_header.lower().encode("latin-1")
+        self.skip_paths = frozenset(skip_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        request_id = user_agent = forwarded = None
+        for name, value in scope["headers"]:
+            if name == self.header:
+                request_id = value.decode("latin-1")
+            elif name == b"user-agent":
+                user_agent = value
+            elif name == b"x-forwarded-for":
+                forwarded = value
+        if request_id is None or _VALID_REQUEST_ID.fullmatch(request_id) is None:
+            request_id = new_request_id()
+        ctx: dict[str, Any] = {"request_id": request_id}
+        token = start_request(ctx)
+        rid_header = (self.header, request_id.encode("latin-1"))
+        status = 500
+        started = completed = disconnected = False
+        inflight = self.metrics.track(scope) if self.metrics is not None else None
+
+        async def receive_wrapper() -> Message:
+            nonlocal disconnected
+            message = await receive()
+            if message["type"] == "http.disconnect" and not completed:
+                disconnected = True
+            return message
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, started, completed, disconnected
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                started = True
+                message["headers"] = [*message.get("headers", ()), rid_header]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                if not disconnected and _probe_disconnect(receive):
+                    disconnected = True
+                completed = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive_wrapper, send_wrapper)
+        except Exception as exc:  # noqa: BLE001 - captured once here, answered as a JSON 500
+            if not started:
+                status = 500
+            if self.on_error is not None:
+                self._capture(exc, scope, status)
+            if not started:
+                await self._send_500(send_wrapper, request_id)
+        finally:
+            end_request(token)
+            if inflight is not None and self.metrics is not None:
+                self.metrics.untrack(inflight)
+            if scope["path"] not in self.skip_paths:
+                self._finish(scope, ctx, start, status, user_agent, forwarded, disconnected)
+
+    def _finish(
+        self,
+        scope: Scope,
+        ctx: dict[str, Any],
+        start: float,
+        status: int,
+        user_agent: bytes | None,
+        forwarded: bytes | None,
+        disconnected: bool,
+    ) -> None:
+        duration = time.perf_counter() - start
+        route = route_template(scope)
+        method = scope["method"]
+        try:
+            if self.metrics is not None:
+                self.metrics.observe(method, route, status, duration, ctx["request_id"])
+            if self.access_log is not None:
+                client = scope.get("client")
+                fields = {
+                    "method": method,
+                    "path": scope["path"],
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(duration * 1000.0, 3),
+                    "client_ip": self.client_ip.resolve(client[0] if client else None, forwarded),
+                    "user_agent": user_agent.decode("latin-1") if user_agent else None,
+                    **ctx,
+                }
+                if disconnected:
+                    self.access_log.premature(fields)
+                else:
+                    self.access_log.completed(fields)
+        except Exception:  # noqa: BLE001, S110 - telemetry never breaks the request
+            pass
+
+    def _capture(self, exc: BaseException, scope: Scope, status: int) -> None:
+        try:
+            assert self.on_error is not None
+            self.on_error(
+                exc,
+                {
+                    "status_code": status,
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "route": route_template(scope),
+                },
+            )
+        except Exception:  # noqa: BLE001, S110 - telemetry never breaks the request
+            pass
+
+    @staticmethod
+    async def _send_500(send: Callable[[Message], Awaitable[None]], request_id: str) -> None:
+        body = orjson.dumps({"error": "internal_error", "request_id": request_id})
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": 500, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

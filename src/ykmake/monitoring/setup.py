@@ -1,0 +1,187 @@
+"""``setup_monitoring(app, settings)``: everything this toolkit does, for any Starlette app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp
+
+from ykmake.monitoring.access_log import AccessLog
+from ykmake.monitoring.client_ip import ClientIPResolver
+from ykmake.monitoring.errors import ErrorMonitor
+from ykmake.monitoring.event_loop import EventLoopLagMonitor
+from ykmake.monitoring.http_metrics import HttpMetricsRecorder
+from ykmake.monitoring.logging_setup import LoggingConfig, LoggingRuntime, configure_logging
+from ykmake.monitoring.metrics import MonitoringMetrics
+from ykmake.monitoring.metrics_endpoint import MetricsEndpoint
+from ykmake.monitoring.middleware import ObservabilityMiddleware
+from ykmake.monitoring.multiprocess import (
+    ProcessSampler,
+    cleanup_dead_workers,
+    mark_worker_dead,
+    multiprocess_registry,
+)
+from ykmake.monitoring.request_context import get_request_id
+from ykmake.settings import Settings
+
+__all__ = ["Monitoring", "logging_config_from", "setup_monitoring"]
+
+Hook = Callable[[], Awaitable[None]]
+
+
+def logging_config_from(settings: Settings) -> LoggingConfig:
+    return LoggingConfig(
+        env=settings.ykmake_env,
+        level=settings.effective_log_level,
+        log_dir=settings.log_dir,
+        max_bytes=settings.log_max_bytes,
+        backup_count=settings.log_backup_count,
+        console=settings.ykmake_env == "development" and not settings.log_to_stdout,
+        json_to_stdout=settings.log_to_stdout,
+    )
+
+
+class Monitoring:
+    """The toolkit's parts for one app; ``app.state.monitoring`` holds it."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        logging_runtime: LoggingRuntime | None = None,
+        metrics: MonitoringMetrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.owns_logging = logging_runtime is None
+        self.logging = logging_runtime or configure_logging(logging_config_from(settings))
+        self.log = self.logging.get_logger("ykmake.monitoring")
+        mp_dir = settings.prometheus_multiproc_dir
+        self.metrics = metrics or MonitoringMetrics(multiprocess=mp_dir is not None)
+        self.scrape_registry = self.metrics.registry
+        self.http = HttpMetricsRecorder(self.metrics, exemplars=settings.metrics_exemplars)
+        self.errors = ErrorMonitor(self.logging.get_logger("ykmake.errors"), self.metrics)
+        self.loop_lag = EventLoopLagMonitor(self.metrics.event_loop_lag_seconds)
+        self.before_scrape: list[Callable[[], None]] = [self.http.refresh_in_progress]
+        self.on_startup: list[Hook] = []
+        self.on_shutdown: list[Hook] = []
+        self._refresher: asyncio.Task[None] | None = None
+        if mp_dir is not None:
+            cleanup_dead_workers(mp_dir)
+            self.scrape_registry = multiprocess_registry(mp_dir)
+            self.before_scrape.append(ProcessSampler(self.metrics.registry).sample)
+
+    async def _refresh_forever(self, interval: float = 1.0) -> None:
+        """Multiprocess mode: a scrape reads every worker's files, so each worker keeps its
+        sampled gauges (in progress, active users, process) current on its own."""
+        while True:
+            for hook in self.before_scrape:
+                try:
+                    hook()
+                except Exception as exc:  # noqa: BLE001 - keep sampling the others
+                    self.log.warning("metrics refresh failed", error=repr(exc))
+            await asyncio.sleep(interval)
+
+    def capture_error(
+        self, error: BaseException, context: dict[str, Any] | None = None
+    ) -> str | None:
+        return self.errors.capture_error(error, context)
+
+    def metrics_endpoint(self) -> MetricsEndpoint:
+        s = self.settings
+        tokens = [t.get_secret_value() for t in (s.metrics_token, s.admin_token) if t is not None]
+        return MetricsEndpoint(
+            self.metrics,
+            registry=self.scrape_registry,
+            tokens=tokens,
+            allow_loopback_without_token=not s.is_production,
+            before_scrape=self.before_scrape,
+        )
+
+    def wrap(self, app: ASGIApp) -> ObservabilityMiddleware:
+        s = self.settings
+        return ObservabilityMiddleware(
+            app,
+            access_log=AccessLog(self.logging),
+            metrics=self.http,
+            on_error=self.errors.capture_error,
+            client_ip=ClientIPResolver(s.trusted_proxies),
+            request_id_header=s.request_id_header,
+        )
+
+    async def startup(self) -> None:
+        asyncio.get_running_loop().set_exception_handler(self.logging.asyncio_exception_handler)
+        self.loop_lag.start()
+        if self.settings.prometheus_multiproc_dir is not None:
+            self._refresher = asyncio.get_running_loop().create_task(self._refresh_forever())
+        for hook in self.on_startup:
+            await hook()
+
+    async def shutdown(self) -> None:
+        for hook in reversed(self.on_shutdown):
+            try:
+                await hook()
+            except Exception as exc:  # noqa: BLE001 - one failing part must not stop the rest
+                self.log.error("shutdown hook failed", error=repr(exc))
+        await self.loop_lag.stop()
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+        if self.settings.prometheus_multiproc_dir is not None:
+            mark_worker_dead(self.settings.prometheus_multiproc_dir)
+        if self.owns_logging:
+            self.logging.close()
+
+
+async def _json_500(_request: Request, _exc: Exception) -> Response:
+    return JSONResponse(
+        {"error": "internal_error", "request_id": get_request_id()}, status_code=500
+    )
+
+
+def setup_monitoring(
+    app: Starlette,
+    settings: Settings,
+    *,
+    metrics_path: str = "/metrics",
+    monitoring: Monitoring | None = None,
+) -> Monitoring:
+    """Instrument ``app``: the middleware outermost, /metrics, the JSON 500, lifespan hooks.
+
+    Args:
+        app: a Starlette or FastAPI application.
+        settings: the one settings object.
+        metrics_path: where to serve the metrics (not counted in the metrics themselves).
+        monitoring: reuse parts built elsewhere (tests, several apps in one process).
+    """
+    mon = monitoring or Monitoring(settings)
+    app.state.monitoring = mon
+    app.add_route(
+        metrics_path, mon.metrics_endpoint().handle, methods=["GET"], include_in_schema=False
+    )
+    app.add_exception_handler(Exception, _json_500)
+
+    # Outermost, outside Starlette's ServerErrorMiddleware, so every response is seen.
+    build_stack = app.build_middleware_stack
+    app.build_middleware_stack = lambda: mon.wrap(build_stack())  # type: ignore[method-assign]
+
+    inner_lifespan = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: Any) -> AsyncIterator[Any]:
+        await mon.startup()
+        try:
+            async with inner_lifespan(a) as state:
+                yield state
+        finally:
+            await mon.shutdown()
+
+    app.router.lifespan_context = lifespan
+    return mon
