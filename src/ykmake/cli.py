@@ -96,7 +96,7 @@ def users_create(
     engine = make_engine(settings.database_url)
     try:
         run_migrations(engine)
-        with Session(engine) as session:
+        with Session(engine, expire_on_commit=False) as session:
             user, token = create_user(session, name, admin=admin)
     except IntegrityError:
         fail(f"a user named {name!r} already exists")

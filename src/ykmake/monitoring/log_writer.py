@@ -161,6 +161,8 @@ class LogWriter:
         with self._lock:
             self._write(item)
             self._flush()
+            for _, fh in self._files:
+                fh.close()  # late lines are rare: keep no file open behind them
 
     def close(self, timeout: float = 10.0) -> None:
         """Drain every queued line to disk, then stop the thread and close the files."""
