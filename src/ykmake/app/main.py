@@ -46,7 +46,7 @@ def create_app(
         docs_url=None if settings.is_production else "/docs",
         redoc_url=None,
     )
-    mon = setup_monitoring(app, settings, monitoring=monitoring)
+    mon = setup_monitoring(app, settings, monitoring=monitoring, engine=engine)
     instrument_engine(engine, mon.metrics)
     app.state.settings = settings
     app.state.engine = engine

@@ -68,6 +68,7 @@ class ObservabilityMiddleware:
         client_ip: ClientIPResolver | None = None,
         request_id_header: str = "X-Request-ID",
         skip_paths: Iterable[str] = ("/metrics",),
+        tracer: Any = None,
     ) -> None:
         self.app = app
         self.access_log = access_log
@@ -76,6 +77,7 @@ class ObservabilityMiddleware:
         self.client_ip = client_ip or ClientIPResolver()
         self.header = request_id_header.lower().encode("latin-1")
         self.skip_paths = frozenset(skip_paths)
+        self.tracer = tracer  # SentryTracer: a transaction for sampled requests only
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -118,6 +120,7 @@ class ObservabilityMiddleware:
                 completed = True
             await send(message)
 
+        transaction = self.tracer.start(scope["method"], scope["path"]) if self.tracer else None
         try:
             await self.app(scope, receive_wrapper, send_wrapper)
         except Exception as exc:  # noqa: BLE001 - captured once here, answered as a JSON 500
@@ -128,6 +131,8 @@ class ObservabilityMiddleware:
             if not started:
                 await self._send_500(send_wrapper, request_id)
         finally:
+            if transaction is not None:
+                self.tracer.finish(transaction, route_template(scope), status)
             end_request(token)
             if inflight is not None and self.metrics is not None:
                 self.metrics.untrack(inflight)

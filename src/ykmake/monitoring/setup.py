@@ -6,15 +6,25 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
+import sentry_sdk
+from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp
 
 from ykmake.monitoring.access_log import AccessLog
+from ykmake.monitoring.alerts import set_default_service
+from ykmake.monitoring.alerts.outbox import OutboxWorker
+from ykmake.monitoring.alerts.reporter import AlertReporter
+from ykmake.monitoring.alerts.service import AlertService
+from ykmake.monitoring.alerts.spool import AlertSpool
+from ykmake.monitoring.alerts.store import AlertStore, Backoff
 from ykmake.monitoring.client_ip import ClientIPResolver
+from ykmake.monitoring.database import make_engine
 from ykmake.monitoring.errors import ErrorMonitor
 from ykmake.monitoring.event_loop import EventLoopLagMonitor
 from ykmake.monitoring.http_metrics import HttpMetricsRecorder
@@ -29,6 +39,8 @@ from ykmake.monitoring.multiprocess import (
     multiprocess_registry,
 )
 from ykmake.monitoring.request_context import get_request_id
+from ykmake.monitoring.sentry import SentryReporter, SentryTracer, init_error_monitoring
+from ykmake.monitoring.slack_delivery import SlackSender
 from ykmake.settings import Settings
 
 __all__ = ["Monitoring", "logging_config_from", "setup_monitoring"]
@@ -57,6 +69,7 @@ class Monitoring:
         *,
         logging_runtime: LoggingRuntime | None = None,
         metrics: MonitoringMetrics | None = None,
+        engine: Engine | None = None,
     ) -> None:
         self.settings = settings
         self.owns_logging = logging_runtime is None
@@ -68,14 +81,61 @@ class Monitoring:
         self.http = HttpMetricsRecorder(self.metrics, exemplars=settings.metrics_exemplars)
         self.errors = ErrorMonitor(self.logging.get_logger("ykmake.errors"), self.metrics)
         self.loop_lag = EventLoopLagMonitor(self.metrics.event_loop_lag_seconds)
+        self.metrics_path = "/metrics"
         self.before_scrape: list[Callable[[], None]] = [self.http.refresh_in_progress]
         self.on_startup: list[Hook] = []
         self.on_shutdown: list[Hook] = []
         self._refresher: asyncio.Task[None] | None = None
+        self._build_alerts(engine)
         if mp_dir is not None:
             cleanup_dead_workers(mp_dir)
             self.scrape_registry = multiprocess_registry(mp_dir)
             self.before_scrape.append(ProcessSampler(self.metrics.registry).sample)
+
+    def _build_alerts(self, engine: Engine | None) -> None:
+        s = self.settings
+        self.owns_engine = engine is None
+        self.engine = engine if engine is not None else make_engine(s.database_url)
+        self.sender = SlackSender(
+            s.slack_token.get_secret_value() if s.slack_token else None,
+            s.slack_channel,
+            s.slack_webhook_url.get_secret_value() if s.slack_webhook_url else None,
+            api_url=s.slack_api_url,
+            timeout=s.slack_timeout_seconds,
+        )
+        store = AlertStore(
+            self.engine,
+            storm_window=timedelta(seconds=s.alert_storm_window_seconds),
+            notify=self.sender.configured,
+            backoff=Backoff(
+                s.alert_backoff_base_seconds, s.alert_backoff_max_seconds, s.alert_max_attempts
+            ),
+        )
+        store.create_tables()
+        self.alerts = AlertService(
+            store,
+            AlertSpool(s.alert_spool_dir),
+            self.sender,
+            environment=s.ykmake_env,
+            log=self.logging.get_logger("ykmake.alerts"),
+        )
+        self.outbox = OutboxWorker(
+            self.alerts, metrics=self.metrics, interval=s.alert_worker_interval_seconds
+        )
+        self.alerts.on_recorded = self.outbox.wake
+        self.sentry = init_error_monitoring(s, log=self.log)
+        self.tracer = SentryTracer(s.effective_traces_sample_rate) if self.sentry else None
+        if self.sentry:
+            self.errors.reporters.append(SentryReporter())
+            self.http.set_trace_id_getter(SentryTracer.trace_id)
+        self.errors.reporters.append(AlertReporter(self.alerts))
+        set_default_service(self.alerts)
+
+    def send_alert(
+        self, severity: str, title: str, message: str, details: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
+        """The seed's ``sendAlert``: stored at once, delivered to Slack in the background."""
+        return self.alerts.send_alert(severity, title, message, details)
 
     async def _refresh_forever(self, interval: float = 1.0) -> None:
         """Multiprocess mode: a scrape reads every worker's files, so each worker keeps its
@@ -113,6 +173,8 @@ class Monitoring:
             on_error=self.errors.capture_error,
             client_ip=ClientIPResolver(s.trusted_proxies),
             request_id_header=s.request_id_header,
+            skip_paths=(self.metrics_path,),
+            tracer=self.tracer,
         )
 
     async def startup(self) -> None:
@@ -120,6 +182,12 @@ class Monitoring:
         self.loop_lag.start()
         if self.settings.prometheus_multiproc_dir is not None:
             self._refresher = asyncio.get_running_loop().create_task(self._refresh_forever())
+        if not self.sender.configured:
+            self.log.warning(
+                "Slack not configured (SLACK_TOKEN + SLACK_CHANNEL or SLACK_WEBHOOK_URL); "
+                "alerts are stored but not sent"
+            )
+        self.outbox.start()
         for hook in self.on_startup:
             await hook()
 
@@ -129,6 +197,12 @@ class Monitoring:
                 await hook()
             except Exception as exc:  # noqa: BLE001 - one failing part must not stop the rest
                 self.log.error("shutdown hook failed", error=repr(exc))
+        await self.outbox.stop()
+        self.alerts.close()
+        if self.sentry:
+            sentry_sdk.flush(timeout=2.0)
+        if self.owns_engine:
+            self.engine.dispose()
         await self.loop_lag.stop()
         if self._refresher is not None:
             self._refresher.cancel()
@@ -152,6 +226,7 @@ def setup_monitoring(
     *,
     metrics_path: str = "/metrics",
     monitoring: Monitoring | None = None,
+    engine: Engine | None = None,
 ) -> Monitoring:
     """Instrument ``app``: the middleware outermost, /metrics, the JSON 500, lifespan hooks.
 
@@ -160,8 +235,10 @@ def setup_monitoring(
         settings: the one settings object.
         metrics_path: where to serve the metrics (not counted in the metrics themselves).
         monitoring: reuse parts built elsewhere (tests, several apps in one process).
+        engine: the database for the alert store (one is made from DATABASE_URL if omitted).
     """
-    mon = monitoring or Monitoring(settings)
+    mon = monitoring or Monitoring(settings, engine=engine)
+    mon.metrics_path = metrics_path
     app.state.monitoring = mon
     app.add_route(
         metrics_path, mon.metrics_endpoint().handle, methods=["GET"], include_in_schema=False

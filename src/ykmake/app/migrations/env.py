@@ -6,9 +6,10 @@ from alembic import context
 from sqlalchemy import Engine, create_engine
 
 from ykmake.app.models import Base
+from ykmake.monitoring.alerts.models import AlertsBase
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = [Base.metadata, AlertsBase.metadata]
 
 
 def run() -> None:

@@ -1,0 +1,133 @@
+"""The alert store's tables: alerts, and the outbox of their Slack notifications.
+
+Their own metadata, so any app can use them; YkMake's Alembic history creates them too.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = [
+    "SEVERITIES",
+    "SOURCES",
+    "Alert",
+    "AlertsBase",
+    "Notification",
+    "utcnow",
+]
+
+SEVERITIES: Final = ("info", "warning", "error", "critical")
+SOURCES: Final = ("app", "error", "alertmanager")
+ALERT_STATUSES: Final = ("open", "acknowledged", "resolved")
+# "sending" is a claimed row whose lease has not run out: a crashed worker's claim expires.
+NOTIFICATION_STATUSES: Final = ("pending", "sending", "sent", "failed")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class AlertsBase(DeclarativeBase):
+    pass
+
+
+class UTCDateTime(DateTime):
+    """Timezone-aware in, timezone-aware out — SQLite forgets the zone, so restore UTC."""
+
+    cache_ok = True
+
+    def __init__(self) -> None:
+        super().__init__(timezone=True)
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        parent = super().result_processor(dialect, coltype)
+
+        def process(value: Any) -> Any:
+            if parent is not None:
+                value = parent(value)
+            if isinstance(value, datetime) and value.tzinfo is None:
+                value = value.replace(tzinfo=UTC)
+            return value
+
+        return process
+
+
+class Alert(AlertsBase):
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    severity: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(String(500))
+    message: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    source: Mapped[str] = mapped_column(String(16), default="app")
+    fingerprint: Mapped[str] = mapped_column(String(128), index=True)
+    # = fingerprint while the alert is open or acknowledged, NULL once resolved: a unique
+    # index on it keeps one live alert per fingerprint, even with racing instances.
+    dedup_key: Mapped[str | None] = mapped_column(String(128), nullable=True, unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    occurrences: Mapped[int] = mapped_column(Integer, default=1)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    # What Slack has been told: the count at the last message, and when it went out.
+    notified_occurrences: Mapped[int] = mapped_column(Integer, default=0)
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    notifications: Mapped[list[Notification]] = relationship(
+        back_populates="alert", order_by="Notification.id"
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "severity": self.severity,
+            "title": self.title,
+            "message": self.message,
+            "details": self.details,
+            "source": self.source,
+            "fingerprint": self.fingerprint,
+            "status": self.status,
+            "occurrences": self.occurrences,
+            "first_seen": self.first_seen.isoformat(),
+            "last_seen": self.last_seen.isoformat(),
+            "acknowledged_at": self.acknowledged_at.isoformat() if self.acknowledged_at else None,
+            "resolved_at": self.resolved_at.isoformat() if self.resolved_at else None,
+        }
+
+
+class Notification(AlertsBase):
+    """One Slack message to send (the outbox)."""
+
+    __tablename__ = "alert_notifications"
+    __table_args__ = (Index("ix_alert_notifications_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="new")  # new | digest | resolved
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    alert: Mapped[Alert] = relationship(back_populates="notifications")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "alert_id": self.alert_id,
+            "kind": self.kind,
+            "status": self.status,
+            "attempts": self.attempts,
+            "next_attempt_at": self.next_attempt_at.isoformat(),
+            "last_error": self.last_error,
+            "sent_at": self.sent_at.isoformat() if self.sent_at else None,
+        }

@@ -1,0 +1,171 @@
+"""The outbox worker: delivers queued notifications to Slack, with backoff, in the background.
+
+Started with the app (and run once by ``ykmake alerts deliver`` for cron use). Each pass
+replays the spool, claims due notifications, and sends them one by one; database calls run
+in a worker thread so the event loop keeps serving requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+import anyio.to_thread
+
+from ykmake.monitoring.alerts.service import AlertService
+from ykmake.monitoring.alerts.store import Claimed
+from ykmake.monitoring.metrics import MonitoringMetrics
+from ykmake.monitoring.slack_message import build_message
+
+__all__ = ["DeliveryStats", "OutboxWorker", "message_for"]
+
+
+@dataclass
+class DeliveryStats:
+    replayed: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def message_for(claimed: Claimed, environment: str) -> dict[str, Any]:
+    """The Slack message of one notification, built from the alert as it is now."""
+    alert = claimed.alert
+    timestamp = datetime.fromisoformat(alert["last_seen"])
+    title, severity = alert["title"], alert["severity"]
+    occurrences: int | None = None
+    since = None
+    if claimed.kind == "digest":
+        occurrences = max(alert["occurrences"] - claimed.notified_occurrences, 1)
+        since = claimed.notified_at or datetime.fromisoformat(alert["first_seen"])
+    elif claimed.kind == "resolved":
+        title, severity = f"Resolved: {title}", "info"
+    elif alert["occurrences"] > 1:  # a "new" message sent after some repeats piled up
+        occurrences = alert["occurrences"]
+        since = datetime.fromisoformat(alert["first_seen"])
+    details = dict(alert["details"] or {})
+    details.setdefault("alert_id", alert["id"])
+    return build_message(
+        severity,
+        title,
+        alert["message"],
+        details,
+        environment=environment,
+        timestamp=timestamp,
+        occurrences=occurrences,
+        digest_since=since,
+    )
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        service: AlertService,
+        *,
+        metrics: MonitoringMetrics | None = None,
+        interval: float = 1.0,
+        batch: int = 20,
+    ) -> None:
+        self.service = service
+        self.metrics = metrics
+        self.interval = interval
+        self.batch = batch
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def log(self) -> Any:
+        return self.service.log
+
+    async def deliver_once(self) -> DeliveryStats:
+        """One pass: replay the spool, then send everything that is due."""
+        stats = DeliveryStats()
+        store, sender = self.service.store, self.service.sender
+        stats.replayed = await anyio.to_thread.run_sync(self.service.replay_spool)
+        if sender is None or not sender.configured:
+            return stats
+        claimed = await anyio.to_thread.run_sync(store.claim_due, self.batch)
+        for item in claimed:
+            result = await sender.send(message_for(item, self.service.environment))
+            if result.ok:
+                await anyio.to_thread.run_sync(store.mark_sent, item)
+                stats.sent += 1
+                self._count("sent")
+                self.log.info("alert sent via Slack", alert_id=item.alert["id"], kind=item.kind)
+                continue
+            status = await anyio.to_thread.run_sync(
+                partial(
+                    store.mark_failed_attempt,
+                    item,
+                    result.error or "unknown error",
+                    permanent=result.permanent,
+                    retry_after=result.retry_after,
+                )
+            )
+            stats.errors.append(result.error or "unknown error")
+            if status == "failed":
+                stats.failed += 1
+                self._count("failed")
+                self.log.error(
+                    "alert delivery failed for good",
+                    alert_id=item.alert["id"],
+                    attempts=item.attempts + 1,
+                    error=result.error,
+                )
+            else:
+                stats.retried += 1
+                self._count("retry")
+                self.log.warning(
+                    "alert delivery will be retried",
+                    alert_id=item.alert["id"],
+                    attempts=item.attempts + 1,
+                    error=result.error,
+                    retry_after=result.retry_after,
+                )
+        return stats
+
+    def _count(self, result: str) -> None:
+        if self.metrics is not None:
+            self.metrics.alert_notifications_total.labels(result).inc()
+
+    def wake(self) -> None:
+        """Run the next pass now (a new alert was queued); safe from any thread."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._wake.set)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.deliver_once()
+                if self.metrics is not None and self.service.store.notify:
+                    pending = await anyio.to_thread.run_sync(self.service.store.pending_count)
+                    self.metrics.alert_outbox_pending.set(pending)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - database down: the next pass retries
+                self.log.warning("alert delivery pass failed", error=repr(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            self._wake.clear()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._wake = asyncio.Event()
+            self._loop = asyncio.get_running_loop()
+            self._task = self._loop.create_task(self._run(), name="ykmake-outbox")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._loop = None

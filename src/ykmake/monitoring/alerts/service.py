@@ -1,0 +1,223 @@
+"""``send_alert``: store the alert and queue its Slack message, never raising, never waiting.
+
+The seed's ``sendAlert(severity, title, message, details)``, without its weaknesses: the
+request does not wait for Slack (delivery is the outbox worker's job), a Slack outage only
+delays the message, and a database outage sends the alert to an on-disk spool (and still
+tries Slack directly, as the seed does) until the database is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from enum import StrEnum
+from functools import partial
+from typing import Any
+
+import anyio.to_thread
+
+from ykmake.monitoring.alerts.fingerprint import alert_fingerprint
+from ykmake.monitoring.alerts.models import SEVERITIES, SOURCES
+from ykmake.monitoring.alerts.spool import AlertSpool
+from ykmake.monitoring.alerts.store import AlertStore, RecordResult
+from ykmake.monitoring.slack_delivery import SlackSender
+from ykmake.monitoring.slack_message import build_message
+
+__all__ = ["AlertService", "AlertSeverity"]
+
+
+class AlertSeverity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+    CRITICAL = "critical"
+
+
+class AlertService:
+    """Front door of the alert path; one per app (``monitoring.alerts``)."""
+
+    def __init__(
+        self,
+        store: AlertStore,
+        spool: AlertSpool,
+        sender: SlackSender | None,
+        *,
+        environment: str,
+        log: Any,
+    ) -> None:
+        self.store, self.spool, self.sender = store, spool, sender
+        self.environment = environment
+        self.log = log
+        # One thread for writes off the event loop: alerts keep their order, and a slow
+        # database never holds a request.
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="ykmake-alerts"
+        )
+        self._spool_lock = threading.Lock()
+        self.on_recorded: Callable[[], None] | None = None  # wakes the outbox worker
+
+    def send_alert(
+        self,
+        severity: str,
+        title: str,
+        message: str,
+        details: Mapping[str, Any] | None = None,
+        *,
+        source: str = "app",
+        fingerprint: str | None = None,
+    ) -> dict[str, Any] | None:
+        """Store an alert and queue its notification; returns the stored alert (None when it
+        went to the spool). Never raises, never waits for Slack."""
+        try:
+            severity = _severity(severity)
+            source = source if source in SOURCES else "app"
+            fp = fingerprint or alert_fingerprint(source, severity, title, message)
+            record: dict[str, Any] = {
+                "severity": severity,
+                "title": str(title)[:500],
+                "message": str(message),
+                "details": dict(details) if details else None,
+                "source": source,
+                "fingerprint": fp,
+            }
+        except Exception as exc:  # noqa: BLE001 - the caller is reporting a problem already
+            self.log.error("alert rejected", error=repr(exc))
+            return None
+        try:
+            result = self.store.record(
+                severity=severity,
+                title=record["title"],
+                message=record["message"],
+                details=record["details"],
+                source=source,
+                fingerprint=fp,
+            )
+        except Exception as exc:  # noqa: BLE001 - any database failure: spool, never lose it
+            self._spool(record, exc)
+            return None
+        self._log_recorded(result)
+        if result.notification is not None and self.on_recorded is not None:
+            self.on_recorded()
+        return result.alert
+
+    def submit(
+        self,
+        severity: str,
+        title: str,
+        message: str,
+        details: Mapping[str, Any] | None = None,
+        **kw: Any,
+    ) -> concurrent.futures.Future[dict[str, Any] | None]:
+        """``send_alert`` on the alert thread: for callers that must not wait at all."""
+        return self._executor.submit(
+            partial(self.send_alert, severity, title, message, details, **kw)
+        )
+
+    async def send_alert_async(
+        self,
+        severity: str,
+        title: str,
+        message: str,
+        details: Mapping[str, Any] | None = None,
+        **kw: Any,
+    ) -> dict[str, Any] | None:
+        """``send_alert`` for async code: the database write runs in a worker thread."""
+        call = partial(self.send_alert, severity, title, message, details, **kw)
+        return await anyio.to_thread.run_sync(call)
+
+    def _log_recorded(self, result: RecordResult) -> None:
+        alert = result.alert
+        if result.created:
+            self.log.info(
+                "alert saved to database",
+                alert_id=alert["id"],
+                severity=alert["severity"],
+                title=alert["title"],
+                fingerprint=alert["fingerprint"],
+            )
+        else:
+            self.log.debug(
+                "alert occurrence folded", alert_id=alert["id"], occurrences=alert["occurrences"]
+            )
+
+    # -- database down ---------------------------------------------------------------------
+    def _spool(self, record: dict[str, Any], exc: BaseException) -> None:
+        self.log.error(
+            "failed to save alert to database; spooled to disk",
+            error=repr(exc),
+            severity=record["severity"],
+            title=record["title"],
+        )
+        try:
+            with self._spool_lock:
+                path = self.spool.write(
+                    {**record, "at": datetime.now(UTC).isoformat(), "slack_sent": False}
+                )
+        except Exception as spool_exc:  # noqa: BLE001 - last resort: the log line above
+            self.log.critical("alert spool write failed", error=repr(spool_exc))
+            return
+        if self.sender is not None and self.sender.configured:
+            # As the seed does: Slack is still tried when the database write fails.
+            self._executor.submit(self._direct_slack, path, record)
+
+    def _direct_slack(self, path: Any, record: dict[str, Any]) -> None:
+        assert self.sender is not None
+        message = build_message(
+            record["severity"],
+            record["title"],
+            record["message"],
+            record["details"],
+            environment=self.environment,
+            timestamp=datetime.now(UTC),
+        )
+        result = asyncio.run(self.sender.send(message))
+        if result.ok:
+            with self._spool_lock:
+                self.spool.update(path, slack_sent=True)
+        else:
+            self.log.warning(
+                "direct Slack delivery failed; the outbox will retry", error=result.error
+            )
+
+    def replay_spool(self) -> int:
+        """Move spooled alerts into the database; returns how many. Stops at the first failure."""
+        replayed = 0
+        with self._spool_lock:
+            for path, data in self.spool.pending():
+                result = self.store.record(
+                    severity=data["severity"],
+                    title=data["title"],
+                    message=data["message"],
+                    details=data.get("details"),
+                    source=data.get("source", "app"),
+                    fingerprint=data["fingerprint"],
+                    now=_parse_time(data.get("at")),
+                    already_notified=bool(data.get("slack_sent")),
+                )
+                path.unlink(missing_ok=True)
+                self._log_recorded(result)
+                replayed += 1
+        if replayed:
+            self.log.info("spooled alerts replayed into the database", count=replayed)
+        return replayed
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+
+def _severity(value: str) -> str:
+    text = str(value.value if isinstance(value, AlertSeverity) else value).lower()
+    if text not in SEVERITIES:
+        msg = f"severity {value!r} is not one of {', '.join(SEVERITIES)}"
+        raise ValueError(msg)
+    return text
+
+
+def _parse_time(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None

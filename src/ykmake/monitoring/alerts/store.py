@@ -1,0 +1,381 @@
+"""The alert store: storm-controlled upserts and a claimable outbox, on SQLite or PostgreSQL.
+
+Every write is one transaction: an alert row and its notification row land together or not
+at all. Claiming uses ``FOR UPDATE SKIP LOCKED`` where the database has it (PostgreSQL) and a
+conditional update everywhere, so each notification is claimed by exactly one worker.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ykmake.monitoring.alerts.models import Alert, AlertsBase, Notification, utcnow
+
+__all__ = ["AlertStore", "Backoff", "Claimed", "RecordResult"]
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    alert: dict[str, Any]
+    created: bool
+    notification: str | None  # kind of the notification queued, if any
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A notification claimed for delivery, with what the message needs."""
+
+    id: int
+    kind: str
+    attempts: int
+    alert: dict[str, Any]
+    notified_occurrences: int
+    notified_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with jitter; Retry-After wins when Slack sends one."""
+
+    base: float = 2.0
+    cap: float = 600.0
+    max_attempts: int = 12
+
+    def delay(self, attempts: int, retry_after: float | None = None) -> float:
+        if retry_after is not None:
+            return max(retry_after, 0.0)
+        raw = min(self.cap, self.base * 2.0 ** max(attempts - 1, 0))
+        jitter: float = random.uniform(0.8, 1.2)
+        return raw * jitter  # jitter: instances don't retry in lockstep
+
+
+class AlertStore:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        storm_window: timedelta = timedelta(minutes=10),
+        notify: bool = True,
+        backoff: Backoff | None = None,
+        lease: timedelta = timedelta(seconds=120),
+    ) -> None:
+        self.engine = engine
+        self.sessions = sessionmaker(engine, expire_on_commit=False)
+        self.storm_window = storm_window
+        self.notify = notify
+        self.backoff = backoff or Backoff()
+        self.lease = lease
+        self._skip_locked = engine.dialect.name == "postgresql"
+
+    def create_tables(self) -> None:
+        """Create the tables when missing (apps without Alembic); a no-op otherwise."""
+        AlertsBase.metadata.create_all(self.engine, checkfirst=True)
+
+    # -- writing alerts ---------------------------------------------------------------------
+    def record(
+        self,
+        *,
+        severity: str,
+        title: str,
+        message: str,
+        details: dict[str, Any] | None,
+        source: str,
+        fingerprint: str,
+        now: datetime | None = None,
+        already_notified: bool = False,
+    ) -> RecordResult:
+        """Insert a new alert or fold this occurrence into the live one (storm control)."""
+        for attempt in range(3):
+            try:
+                return self._record_once(
+                    severity,
+                    title,
+                    message,
+                    details,
+                    source,
+                    fingerprint,
+                    now or utcnow(),
+                    already_notified,
+                )
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+                # Another instance inserted the same fingerprint first: fold into its row.
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _record_once(
+        self,
+        severity: str,
+        title: str,
+        message: str,
+        details: dict[str, Any] | None,
+        source: str,
+        fingerprint: str,
+        now: datetime,
+        already_notified: bool,
+    ) -> RecordResult:
+        with self.sessions.begin() as session:
+            query = select(Alert).where(Alert.dedup_key == fingerprint)
+            alert = session.scalars(query.with_for_update()).first()
+            if alert is None:
+                alert = Alert(
+                    severity=severity,
+                    title=title,
+                    message=message,
+                    details=details,
+                    source=source,
+                    fingerprint=fingerprint,
+                    dedup_key=fingerprint,
+                    status="open",
+                    occurrences=1,
+                    first_seen=now,
+                    last_seen=now,
+                    notified_occurrences=1 if already_notified else 0,
+                    notified_at=now if already_notified else None,
+                )
+                session.add(alert)
+                session.flush()
+                kind = None
+                if self.notify:
+                    kind = "new"
+                    session.add(self._notification(alert, kind, now, sent=already_notified))
+                return RecordResult(alert.to_dict(), True, kind)
+            quiet = now - alert.last_seen > self.storm_window
+            alert.occurrences += 1
+            alert.last_seen = now
+            if severity_rank(severity) > severity_rank(alert.severity):
+                alert.severity = severity  # an escalation is worth the louder colour
+            kind = None
+            if self.notify and alert.status == "open":
+                kind = self._queue_repeat(session, alert, now, quiet)
+            session.flush()
+            return RecordResult(alert.to_dict(), False, kind)
+
+    def _queue_repeat(
+        self, session: Session, alert: Alert, now: datetime, quiet: bool
+    ) -> str | None:
+        in_flight = session.scalar(
+            select(func.count())
+            .select_from(Notification)
+            .where(
+                Notification.alert_id == alert.id, Notification.status.in_(("pending", "sending"))
+            )
+        )
+        if in_flight:
+            return None  # the queued message will carry this occurrence's count
+        if quiet:
+            session.add(self._notification(alert, "new", now))
+            return "new"
+        due = (alert.notified_at or alert.first_seen) + self.storm_window
+        session.add(self._notification(alert, "digest", max(now, due)))
+        return "digest"
+
+    @staticmethod
+    def _notification(
+        alert: Alert, kind: str, due: datetime, *, sent: bool = False
+    ) -> Notification:
+        return Notification(
+            alert_id=alert.id,
+            kind=kind,
+            status="sent" if sent else "pending",
+            next_attempt_at=due,
+            created_at=due,
+            sent_at=due if sent else None,
+        )
+
+    def resolve_fingerprint(
+        self, fingerprint: str, now: datetime | None = None
+    ) -> dict[str, Any] | None:
+        """Resolve the live alert with this fingerprint (Alertmanager's "resolved")."""
+        with self.sessions.begin() as session:
+            alert = session.scalars(
+                select(Alert).where(Alert.dedup_key == fingerprint).with_for_update()
+            ).first()
+            return self._resolve(session, alert, now or utcnow()) if alert else None
+
+    def set_status(self, alert_id: int, status: str) -> dict[str, Any] | None:
+        """Acknowledge or resolve an alert by id; None when there is no such alert."""
+        now = utcnow()
+        with self.sessions.begin() as session:
+            alert = session.get(Alert, alert_id, with_for_update=True)
+            if alert is None:
+                return None
+            if status == "resolved":
+                return self._resolve(session, alert, now)
+            if alert.status == "open":
+                alert.status, alert.acknowledged_at = "acknowledged", now
+            return alert.to_dict()
+
+    def _resolve(self, session: Session, alert: Alert, now: datetime) -> dict[str, Any]:
+        if alert.status != "resolved":
+            alert.status, alert.resolved_at, alert.dedup_key = "resolved", now, None
+            session.execute(  # a digest of an alert that is over would only confuse
+                update(Notification)
+                .where(
+                    Notification.alert_id == alert.id,
+                    Notification.status == "pending",
+                    Notification.kind == "digest",
+                )
+                .values(status="failed", last_error="alert resolved before the digest was due")
+            )
+            if self.notify and alert.notified_at is not None:
+                session.add(self._notification(alert, "resolved", now))
+        session.flush()
+        return alert.to_dict()
+
+    # -- the outbox ------------------------------------------------------------------------
+    def claim_due(self, limit: int = 20, now: datetime | None = None) -> list[Claimed]:
+        """Claim due notifications for this worker; nobody else gets them until the lease ends."""
+        now = now or utcnow()
+        claimable = or_(
+            and_(Notification.status == "pending", Notification.next_attempt_at <= now),
+            and_(Notification.status == "sending", Notification.lease_until < now),
+        )
+        claimed: list[Claimed] = []
+        with self.sessions.begin() as session:
+            query = select(Notification.id).where(claimable).order_by(Notification.id).limit(limit)
+            if self._skip_locked:
+                query = query.with_for_update(skip_locked=True)
+            for nid in session.scalars(query).all():
+                # Conditional: on SQLite (no row locks) a racing worker's claim shows as 0 rows.
+                result = session.execute(
+                    update(Notification)
+                    .where(Notification.id == nid, claimable)
+                    .values(status="sending", lease_until=now + self.lease)
+                )
+                if result.rowcount != 1:  # type: ignore[attr-defined]
+                    continue
+                n = session.get(Notification, nid)
+                assert n is not None
+                alert = n.alert
+                claimed.append(
+                    Claimed(
+                        n.id,
+                        n.kind,
+                        n.attempts,
+                        alert.to_dict(),
+                        alert.notified_occurrences,
+                        alert.notified_at,
+                    )
+                )
+        return claimed
+
+    def mark_sent(self, claimed: Claimed, now: datetime | None = None) -> None:
+        now = now or utcnow()
+        with self.sessions.begin() as session:
+            n = session.get(Notification, claimed.id, with_for_update=True)
+            if n is None:
+                return
+            n.status, n.sent_at, n.lease_until, n.last_error = "sent", now, None, None
+            n.attempts += 1
+            alert = n.alert
+            alert.notified_occurrences = claimed.alert["occurrences"]
+            alert.notified_at = now
+
+    def mark_failed_attempt(
+        self, claimed: Claimed, error: str, *, permanent: bool, retry_after: float | None = None
+    ) -> str:
+        """Record a failed attempt; returns the new status (pending or failed)."""
+        now = utcnow()
+        with self.sessions.begin() as session:
+            n = session.get(Notification, claimed.id, with_for_update=True)
+            if n is None:
+                return "failed"
+            n.attempts += 1
+            n.last_error, n.lease_until = error[:1000], None
+            if permanent or n.attempts >= self.backoff.max_attempts:
+                n.status = "failed"
+            else:
+                n.status = "pending"
+                n.next_attempt_at = now + timedelta(
+                    seconds=self.backoff.delay(n.attempts, retry_after)
+                )
+            return n.status
+
+    def retry_failed(self, alert_id: int | None = None) -> int:
+        """Put failed notifications (of one alert, or all) back in the queue; returns how many."""
+        with self.sessions.begin() as session:
+            query = update(Notification).where(Notification.status == "failed")
+            if alert_id is not None:
+                query = query.where(Notification.alert_id == alert_id)
+            result = session.execute(
+                query.values(
+                    status="pending", attempts=0, next_attempt_at=utcnow(), last_error=None
+                )
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def pending_count(self) -> int:
+        with self.sessions() as session:
+            return int(
+                session.scalar(
+                    select(func.count())
+                    .select_from(Notification)
+                    .where(Notification.status.in_(("pending", "sending")))
+                )
+                or 0
+            )
+
+    # -- reading -----------------------------------------------------------------------------
+    def list_alerts(
+        self,
+        *,
+        severity: str | None = None,
+        status: str | None = None,
+        source: str | None = None,
+        since: datetime | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], int]:
+        conditions: list[Any] = []
+        if severity:
+            conditions.append(Alert.severity == severity)
+        if status:
+            conditions.append(Alert.status == status)
+        if source:
+            conditions.append(Alert.source == source)
+        if since:
+            conditions.append(Alert.last_seen >= since)
+        with self.sessions() as session:
+            total = session.scalar(select(func.count()).select_from(Alert).where(*conditions)) or 0
+            rows = session.scalars(
+                select(Alert)
+                .where(*conditions)
+                .order_by(Alert.last_seen.desc(), Alert.id.desc())
+                .limit(limit)
+                .offset(offset)
+            ).all()
+            return [a.to_dict() for a in rows], int(total)
+
+    def get_alert(self, alert_id: int) -> dict[str, Any] | None:
+        with self.sessions() as session:
+            alert = session.get(Alert, alert_id)
+            if alert is None:
+                return None
+            data = alert.to_dict()
+            data["notifications"] = [n.to_dict() for n in alert.notifications]
+            return data
+
+    def notifications(self, statuses: Sequence[str] = ("failed",)) -> list[dict[str, Any]]:
+        with self.sessions() as session:
+            rows = session.scalars(
+                select(Notification)
+                .where(Notification.status.in_(statuses))
+                .order_by(Notification.id)
+            ).all()
+            return [n.to_dict() for n in rows]
+
+
+_RANK = {"info": 0, "warning": 1, "error": 2, "critical": 3}
+
+
+def severity_rank(severity: str) -> int:
+    return _RANK.get(severity, 2)
