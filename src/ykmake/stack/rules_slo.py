@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ykmake.stack.errors import SloSpecError
 from ykmake.stack.exported_metrics import format_le
 from ykmake.stack.promql import number as _num
 from ykmake.stack.slo import Objective, SloSpec
@@ -209,9 +210,27 @@ def _alert_group(spec: SloSpec) -> dict[str, Any]:
     return {"name": f"{spec.service}-slo-alerts", "rules": rules}
 
 
+def _check_reachable(spec: SloSpec, objective: Objective) -> None:
+    for alert in BURN_ALERTS:
+        for window in alert.windows:
+            limit = window.factor(spec.period_hours) * objective.error_budget
+            if limit >= 1:
+                msg = (
+                    f"SLO {objective.name!r}: objective={_num(objective.objective)} leaves so much "
+                    f"budget that the {alert.sloth_severity} alert over {window.long} would need "
+                    f"more than 100% bad requests; raise the objective"
+                )
+                raise SloSpecError(msg)
+
+
 def slo_rule_groups(spec: SloSpec) -> list[dict[str, Any]]:
-    """Every SLO rule group: per objective its SLI and meta recordings, then the alerts."""
+    """Every SLO rule group: per objective its SLI and meta recordings, then the alerts.
+
+    Raises:
+        SloSpecError: an objective is so low that a burn-rate alert could never fire.
+    """
     groups: list[dict[str, Any]] = []
     for objective in spec.objectives:
+        _check_reachable(spec, objective)
         groups += [_recording_group(spec, objective), _meta_group(spec, objective)]
     return [*groups, _alert_group(spec)]

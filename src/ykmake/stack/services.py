@@ -1,0 +1,75 @@
+"""The command lines of the stack's processes, run against a rendered loopback config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ykmake.stack.processes import ServiceSpec
+from ykmake.stack.render import RenderedStack
+
+__all__ = [
+    "GRAFANA_HOMEPATH",
+    "alertmanager_service",
+    "grafana_service",
+    "node_exporter_service",
+    "prometheus_service",
+]
+
+# Where Grafana's packages put its static files and default config.
+GRAFANA_HOMEPATH = Path("/usr/share/grafana")
+
+
+def prometheus_service(rendered: RenderedStack, binary: Path) -> ServiceSpec:
+    """Prometheus on loopback with the rendered config and its own TSDB dir."""
+    return ServiceSpec(
+        name="prometheus",
+        argv=(
+            str(binary),
+            f"--config.file={rendered.prometheus_config}",
+            f"--storage.tsdb.path={rendered.prometheus_data}",
+            f"--web.listen-address=127.0.0.1:{rendered.ports.prometheus}",
+            # The SLO's 30d ratio needs 30 days of the recorded 5m ratio.
+            "--storage.tsdb.retention.time=35d",
+            "--web.enable-lifecycle",  # POST /-/reload after editing rules
+        ),
+        ready_url=f"{rendered.url('prometheus')}/-/ready",
+        log_path=rendered.data_dir / "prometheus" / "prometheus.log",
+    )
+
+
+def alertmanager_service(rendered: RenderedStack, binary: Path) -> ServiceSpec:
+    """Alertmanager on loopback; clustering off, or it would bind 0.0.0.0:9094 for gossip."""
+    return ServiceSpec(
+        name="alertmanager",
+        argv=(
+            str(binary),
+            f"--config.file={rendered.alertmanager_config}",
+            f"--storage.path={rendered.alertmanager_data}",
+            f"--web.listen-address=127.0.0.1:{rendered.ports.alertmanager}",
+            "--cluster.listen-address=",
+        ),
+        ready_url=f"{rendered.url('alertmanager')}/-/ready",
+        log_path=rendered.data_dir / "alertmanager" / "alertmanager.log",
+    )
+
+
+def node_exporter_service(rendered: RenderedStack, binary: Path) -> ServiceSpec:
+    """node-exporter on loopback (host metrics for the node-exporter job)."""
+    return ServiceSpec(
+        name="node-exporter",
+        argv=(str(binary), f"--web.listen-address=127.0.0.1:{rendered.ports.node_exporter}"),
+        ready_url=f"{rendered.url('node-exporter')}/metrics",
+        log_path=rendered.data_dir / "node-exporter.log",
+    )
+
+
+def grafana_service(
+    rendered: RenderedStack, binary: Path, *, homepath: Path = GRAFANA_HOMEPATH
+) -> ServiceSpec:
+    """grafana-server with the rendered grafana.ini and provisioning."""
+    return ServiceSpec(
+        name="grafana",
+        argv=(str(binary), f"--homepath={homepath}", f"--config={rendered.grafana_config}"),
+        ready_url=f"{rendered.url('grafana')}/api/health",
+        log_path=rendered.grafana_home / "logs" / "grafana-server.log",
+    )
