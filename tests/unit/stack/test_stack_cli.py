@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.unit.stack._paths import DEPLOY
+from ykmake.settings import Settings
+from ykmake.stack.cli import stack_app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def deploy(tmp_path: Path) -> Path:
+    copy = tmp_path / "deploy"
+    shutil.copytree(DEPLOY, copy)
+    return copy
+
+
+def test_rules_check_passes_on_the_checkout() -> None:
+    result = runner.invoke(stack_app, ["rules", "--check", "--deploy-dir", str(DEPLOY)])
+    assert result.exit_code == 0, result.output
+
+
+def test_rules_regenerates_after_the_objective_changes(deploy: Path) -> None:
+    slo = deploy / "slo.yml"
+    slo.write_text(
+        slo.read_text(encoding="utf-8").replace("objective: 95", "objective: 97"), "utf-8"
+    )
+
+    stale = runner.invoke(stack_app, ["rules", "--check", "--deploy-dir", str(deploy)])
+    assert stale.exit_code == 1
+    assert "stale:" in stale.output
+    assert "slo.yml" in stale.output
+
+    written = runner.invoke(stack_app, ["rules", "--deploy-dir", str(deploy)])
+    assert written.exit_code == 0, written.output
+    assert "wrote" in written.output
+    assert "(14.4 * 0.03)" in (deploy / "prometheus/rules/slo.yml").read_text(encoding="utf-8")
+    assert (
+        runner.invoke(stack_app, ["rules", "--check", "--deploy-dir", str(deploy)]).exit_code == 0
+    )
+
+
+def test_rules_reports_a_bad_definition_in_one_line(deploy: Path) -> None:
+    (deploy / "slo.yml").write_text("service: ykmake\njob: ykmake\nslos: []\n", encoding="utf-8")
+
+    result = runner.invoke(stack_app, ["rules", "--deploy-dir", str(deploy)])
+
+    assert result.exit_code == 1
+    assert "slos is missing" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_check_without_promtool_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+
+    result = runner.invoke(stack_app, ["check", "--deploy-dir", str(DEPLOY)])
+
+    assert result.exit_code == 1
+    assert "promtool not found on PATH" in result.output
+    assert "apt-get install prometheus" in result.output
+
+
+def test_up_without_prometheus_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_settings: Callable[..., Settings]
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+
+    result = runner.invoke(
+        stack_app,
+        ["up", "--data-dir", str(tmp_path / "stack"), "--deploy-dir", str(DEPLOY)],
+        obj=make_settings(),
+    )
+
+    assert result.exit_code == 1
+    assert "not found on PATH" in result.output
+    assert "apt-get install prometheus" in result.output
+
+
+def test_up_with_grafana_insisted_on_but_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_settings: Callable[..., Settings]
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("prometheus", "prometheus-alertmanager"):
+        (bin_dir / name).write_text("#!/bin/sh\nexit 1\n", encoding="utf-8")
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+
+    result = runner.invoke(
+        stack_app,
+        ["up", "--data-dir", str(tmp_path / "stack"), "--grafana", "--no-node-exporter"],
+        obj=make_settings(),
+    )
+
+    assert result.exit_code == 1
+    assert "grafana-server not found on PATH" in result.output
