@@ -42,8 +42,9 @@ stack_app = typer.Typer(
     help="Run the Prometheus/Alertmanager/Grafana stack on loopback and check deploy/.",
     no_args_is_help=True,
 )
-_console = Console()
-_err = Console(stderr=True)
+# soft_wrap: paths in messages stay on one line, whatever the terminal's width.
+_console = Console(soft_wrap=True)
+_err = Console(stderr=True, soft_wrap=True)
 
 DeployDir = Annotated[
     Path | None,
