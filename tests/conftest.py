@@ -59,3 +59,15 @@ def app_factory(make_settings: SettingsFactory) -> Iterator[Callable[..., Any]]:
     for app in built:
         app.state.monitoring.logging.close()
         app.state.engine.dispose()
+
+
+@pytest.fixture
+def sentry_cleanup() -> Iterator[None]:
+    """sentry-sdk keeps one global client: close it after a test that initialised it."""
+    import sentry_sdk
+
+    yield
+    client = sentry_sdk.get_client()
+    if client.is_active():
+        client.close(timeout=2.0)
+    sentry_sdk.get_global_scope().set_client(None)

@@ -9,6 +9,7 @@ and with tracing on only the sampled requests open a transaction.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,13 +18,34 @@ from sentry_sdk.integrations.atexit import AtexitIntegration
 from sentry_sdk.integrations.dedupe import DedupeIntegration
 from sentry_sdk.integrations.modules import ModulesIntegration
 
-from ykmake.monitoring.redaction import Redactor
+from ykmake.monitoring.redaction import REDACTED, Redactor
 from ykmake.monitoring.request_context import get_request_context
 from ykmake.settings import Settings
 
 __all__ = ["SentryReporter", "SentryTracer", "init_error_monitoring", "scrub_event"]
 
 _redactor = Redactor(extra_keys=["session", "csrf"])
+# Local variables reach Sentry as reprs, where key-based redaction can't see a header value:
+# catch the shapes secrets take in them (bearer credentials, session-like cookie pairs).
+_SECRET_VALUE = re.compile(
+    r"(?i)(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]+"
+    r"|\b(session\w*|sid|csrf\w*|token|auth\w*|jwt|password|secret)=[^;\s'\",]+"
+)
+
+
+def _scrub_text(text: str) -> str:
+    return _SECRET_VALUE.sub(lambda m: f"{m.group(1) or m.group(2)} {REDACTED}", text)
+
+
+def _scrub_frames(event: dict[str, Any]) -> None:
+    for holder in ("exception", "threads"):
+        for value in (event.get(holder) or {}).get("values") or []:
+            for frame in (value.get("stacktrace") or {}).get("frames") or []:
+                variables = frame.get("vars")
+                if isinstance(variables, dict):
+                    for name, var in variables.items():
+                        if isinstance(var, str):
+                            variables[name] = _scrub_text(var)
 
 
 def scrub_event(event: dict[str, Any], _hint: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -32,7 +54,8 @@ def scrub_event(event: dict[str, Any], _hint: Mapping[str, Any] | None = None) -
     if isinstance(request, dict):
         request.pop("cookies", None)
         if isinstance(request.get("data"), str):
-            request["data"] = "[REDACTED]"
+            request["data"] = REDACTED
+    _scrub_frames(event)
     result: dict[str, Any] = _redactor.redact(event)
     return result
 
@@ -48,7 +71,6 @@ def init_error_monitoring(settings: Settings, *, log: Any = None) -> bool:
         environment=settings.ykmake_env,
         release=settings.sentry_release,
         traces_sample_rate=settings.effective_traces_sample_rate,
-        send_default_pii=False,
         before_send=scrub_event,  # type: ignore[arg-type]
         before_send_transaction=scrub_event,  # type: ignore[arg-type]
         # Only cheap integrations: no ASGI wrapping, no logging hook (our own capture

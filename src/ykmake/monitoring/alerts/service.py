@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -57,6 +58,7 @@ class AlertService:
             1, thread_name_prefix="ykmake-alerts"
         )
         self._spool_lock = threading.Lock()
+        self._direct_in_flight: set[Path] = set()  # not replayed while Slack is being tried
         self.on_recorded: Callable[[], None] | None = None  # wakes the outbox worker
 
     def send_alert(
@@ -156,37 +158,44 @@ class AlertService:
                 path = self.spool.write(
                     {**record, "at": datetime.now(UTC).isoformat(), "slack_sent": False}
                 )
+                if self.sender is not None and self.sender.configured:
+                    self._direct_in_flight.add(path)
         except Exception as spool_exc:  # noqa: BLE001 - last resort: the log line above
             self.log.critical("alert spool write failed", error=repr(spool_exc))
             return
-        if self.sender is not None and self.sender.configured:
+        if path in self._direct_in_flight:
             # As the seed does: Slack is still tried when the database write fails.
             self._executor.submit(self._direct_slack, path, record)
 
-    def _direct_slack(self, path: Any, record: dict[str, Any]) -> None:
+    def _direct_slack(self, path: Path, record: dict[str, Any]) -> None:
         assert self.sender is not None
-        message = build_message(
-            record["severity"],
-            record["title"],
-            record["message"],
-            record["details"],
-            environment=self.environment,
-            timestamp=datetime.now(UTC),
-        )
-        result = asyncio.run(self.sender.send(message))
-        if result.ok:
-            with self._spool_lock:
-                self.spool.update(path, slack_sent=True)
-        else:
-            self.log.warning(
-                "direct Slack delivery failed; the outbox will retry", error=result.error
+        ok, error = False, "not attempted"
+        try:
+            message = build_message(
+                record["severity"],
+                record["title"],
+                record["message"],
+                record["details"],
+                environment=self.environment,
+                timestamp=datetime.now(UTC),
             )
+            result = asyncio.run(self.sender.send(message))
+            ok, error = result.ok, result.error or ""
+        finally:
+            with self._spool_lock:
+                if ok:
+                    self.spool.update(path, slack_sent=True)
+                self._direct_in_flight.discard(path)
+        if not ok:
+            self.log.warning("direct Slack delivery failed; the outbox will retry", error=error)
 
     def replay_spool(self) -> int:
         """Move spooled alerts into the database; returns how many. Stops at the first failure."""
         replayed = 0
         with self._spool_lock:
             for path, data in self.spool.pending():
+                if path in self._direct_in_flight:
+                    continue  # its direct Slack attempt decides whether it was sent
                 result = self.store.record(
                     severity=data["severity"],
                     title=data["title"],

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_, select, update
+from sqlalchemy import Engine, and_, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from ykmake.monitoring.alerts.models import Alert, AlertsBase, Notification, utcnow
 
@@ -226,10 +226,26 @@ class AlertStore:
                 )
                 .values(status="failed", last_error="alert resolved before the digest was due")
             )
-            if self.notify and alert.notified_at is not None:
+            if self.notify and (alert.notified_at is not None or self._new_queued(session, alert)):
+                # Also when its first message is still queued (Slack down, or a fast
+                # fire-then-resolve): that message will go out, so must the "resolved" one.
                 session.add(self._notification(alert, "resolved", now))
         session.flush()
         return alert.to_dict()
+
+    @staticmethod
+    def _new_queued(session: Session, alert: Alert) -> bool:
+        return bool(
+            session.scalar(
+                select(func.count())
+                .select_from(Notification)
+                .where(
+                    Notification.alert_id == alert.id,
+                    Notification.kind == "new",
+                    Notification.status.in_(("pending", "sending")),
+                )
+            )
+        )
 
     # -- the outbox ------------------------------------------------------------------------
     def claim_due(self, limit: int = 20, now: datetime | None = None) -> list[Claimed]:
@@ -241,7 +257,12 @@ class AlertStore:
         )
         claimed: list[Claimed] = []
         with self.sessions.begin() as session:
-            query = select(Notification.id).where(claimable).order_by(Notification.id).limit(limit)
+            query = (
+                select(Notification.id)
+                .where(claimable, ~_resolved_before_its_alert())
+                .order_by(Notification.id)
+                .limit(limit)
+            )
             if self._skip_locked:
                 query = query.with_for_update(skip_locked=True)
             for nid in session.scalars(query).all():
@@ -372,6 +393,21 @@ class AlertStore:
                 .order_by(Notification.id)
             ).all()
             return [n.to_dict() for n in rows]
+
+
+def _resolved_before_its_alert() -> Any:
+    """A "resolved" message whose alert's first message is still queued: it waits its turn,
+    so Slack never hears "Resolved: X" before "X"."""
+    earlier = aliased(Notification)
+    return and_(
+        Notification.kind == "resolved",
+        exists().where(
+            earlier.alert_id == Notification.alert_id,
+            earlier.id < Notification.id,
+            earlier.kind == "new",
+            earlier.status.in_(("pending", "sending")),
+        ),
+    )
 
 
 _RANK = {"info": 0, "warning": 1, "error": 2, "critical": 3}
