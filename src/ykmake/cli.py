@@ -8,7 +8,9 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 
+from ykmake.dashboards.cli import dashboards_app
 from ykmake.errors import SettingsError, StartupError
+from ykmake.stack.cli import stack_app
 from ykmake.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -19,6 +21,8 @@ app = typer.Typer(
 )
 users_app = typer.Typer(help="Manage users and their API tokens.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+app.add_typer(dashboards_app, name="dashboards")
+app.add_typer(stack_app, name="stack")
 
 console = Console()
 err_console = Console(stderr=True)
