@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     sentry_release: str | None = None
 
     alert_storm_window_seconds: float = Field(default=600.0, gt=0)
-    alert_max_attempts: int = Field(default=8, ge=1, le=100)
+    alert_max_attempts: int = Field(default=12, ge=1, le=100)
     alert_backoff_base_seconds: float = Field(default=2.0, gt=0)
     alert_backoff_max_seconds: float = Field(default=600.0, gt=0)
     alert_worker_interval_seconds: float = Field(default=1.0, gt=0)
