@@ -17,6 +17,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp
 
 from ykmake.monitoring.access_log import AccessLog
+from ykmake.monitoring.admin_api import admin_routes
+from ykmake.monitoring.alertmanager import alertmanager_routes
 from ykmake.monitoring.alerts import set_default_service
 from ykmake.monitoring.alerts.outbox import OutboxWorker
 from ykmake.monitoring.alerts.reporter import AlertReporter
@@ -244,6 +246,9 @@ def setup_monitoring(
         metrics_path, mon.metrics_endpoint().handle, methods=["GET"], include_in_schema=False
     )
     app.add_exception_handler(Exception, _json_500)
+    # POST /api/alertmanager/webhook and /api/admin/alerts…: both guarded by their tokens.
+    app.router.routes.extend(alertmanager_routes(mon.alerts, settings))
+    app.router.routes.extend(admin_routes(mon.alerts, settings))
 
     # Outermost, outside Starlette's ServerErrorMiddleware, so every response is seen.
     build_stack = app.build_middleware_stack
