@@ -3,14 +3,14 @@
 One line per request is the hottest log call there is. It carries the same fields, in the
 same JSON schema, as every other line of the pipeline (timestamp, level, event, service,
 env, logger, the request's context), but is built as one dict and rendered by orjson
-directly: about a fifth of the cost of a generic ``log.info(...)`` on this machine.
+directly, and the keys the middleware fills in itself skip the redaction walk.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -30,6 +30,13 @@ def utc_timestamp() -> str:
     return f"{_second[1]}.{int((now - sec) * 1_000_000):06d}Z"
 
 
+# Keys the middleware itself fills in: never secrets, so they skip the redaction walk.
+_SAFE_KEYS: Final = frozenset(
+    {"method", "path", "route", "status", "duration_ms", "client_ip", "user_agent",
+     "request_id", "user_id"}
+)  # fmt: skip
+
+
 class AccessLog:
     """Writes "request completed" / "connection closed prematurely" lines."""
 
@@ -47,6 +54,7 @@ class AccessLog:
         self._warning_enabled = runtime.level <= logging.WARNING
         self._console = runtime.get_logger(logger_name) if runtime.config.console else None
         self._opts = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
+        self._dumps = orjson.dumps
 
     def _emit(self, level: int, level_name: str, event: str, fields: dict[str, Any]) -> None:
         if self._console is not None:  # development: the human console line is wanted too
@@ -54,8 +62,9 @@ class AccessLog:
             return
         line = {"timestamp": utc_timestamp(), "level": level_name, "event": event, **fields}
         line.update(self._static)
-        self._redactor(None, "", line)
-        self._writer.submit((level, orjson.dumps(line, default=str, option=self._opts), None, None))
+        if not fields.keys() <= _SAFE_KEYS:  # something bound by a handler: check it
+            self._redactor(None, "", line)
+        self._writer.submit((level, self._dumps(line, default=str, option=self._opts), None, None))
 
     def completed(self, fields: dict[str, Any]) -> None:
         if self._info_enabled:
