@@ -19,7 +19,9 @@ __all__ = [
 GRAFANA_HOMEPATH = Path("/usr/share/grafana")
 
 
-def prometheus_service(rendered: RenderedStack, binary: Path) -> ServiceSpec:
+def prometheus_service(
+    rendered: RenderedStack, binary: Path, *, extra_args: tuple[str, ...] = ()
+) -> ServiceSpec:
     """Prometheus on loopback with the rendered config and its own TSDB dir."""
     return ServiceSpec(
         name="prometheus",
@@ -31,6 +33,7 @@ def prometheus_service(rendered: RenderedStack, binary: Path) -> ServiceSpec:
             # The SLO's 30d ratio needs 30 days of the recorded 5m ratio.
             "--storage.tsdb.retention.time=35d",
             "--web.enable-lifecycle",  # POST /-/reload after editing rules
+            *extra_args,
         ),
         ready_url=f"{rendered.url('prometheus')}/-/ready",
         log_path=rendered.data_dir / "prometheus" / "prometheus.log",
