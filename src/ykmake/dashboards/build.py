@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -74,9 +73,3 @@ def panel_queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
         panels.extend(panel.get("panels", []))
         found += [(panel["title"], t["expr"]) for t in panel.get("targets", []) if "expr" in t]
     return found
-
-
-def load_dashboard(path: Path) -> dict[str, Any]:
-    """Read a dashboard JSON file."""
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return data

@@ -10,6 +10,7 @@ from types import FrameType
 from typing import Annotated
 
 import typer
+from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
@@ -57,9 +58,8 @@ def _settings(ctx: typer.Context) -> Settings:
     return found if found is not None else load_settings()
 
 
-def _secret(value: object) -> str | None:
-    getter = getattr(value, "get_secret_value", None)
-    return getter() if callable(getter) else None
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
 
 
 def _optional(tool: str, wanted: bool | None) -> Path | None:

@@ -15,6 +15,7 @@ test sees a scrape, a rule result or a notification in seconds. Every wait polls
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,7 +40,14 @@ from ykmake.stack import (
     running_services,
 )
 
-__all__ = ["Stack", "free_port", "require_binaries", "running_stack", "wait_until"]
+__all__ = [
+    "Stack",
+    "free_port",
+    "port_refused",
+    "require_binaries",
+    "running_stack",
+    "wait_until",
+]
 
 
 def require_binaries(*tools: str) -> dict[str, Path]:
@@ -53,6 +61,12 @@ def require_binaries(*tools: str) -> dict[str, Path]:
                 pytest.fail(f"CI must have it: {exc}")
             pytest.skip(str(exc))
     return found
+
+
+def port_refused(port: int) -> bool:
+    """True when nothing accepts connections on 127.0.0.1:``port`` (a stopped server)."""
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,17 @@
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.integration.stack.fake_app import fake_app
-from tests.integration.stack.harness import require_binaries, running_stack, wait_until
+from tests.integration.stack.harness import (
+    port_refused,
+    require_binaries,
+    running_stack,
+    wait_until,
+)
 from ykmake.stack import ServiceStartError
 
 pytestmark = pytest.mark.integration
@@ -27,11 +31,6 @@ PROBE_RULES = {
         }
     ]
 }
-
-
-def _refused(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
 def test_prometheus_scrapes_itself_and_loads_every_rule_group(tmp_path: Path) -> None:
@@ -77,10 +76,10 @@ def test_tokens_reach_the_app_and_alerts_reach_its_webhook(tmp_path: Path) -> No
 def test_processes_are_stopped_when_the_block_ends(tmp_path: Path) -> None:
     with running_stack(tmp_path) as stack:
         ports = [stack.rendered.ports.prometheus, stack.rendered.ports.alertmanager]
-        assert not any(_refused(p) for p in ports)
+        assert not any(port_refused(p) for p in ports)
 
     assert all(s.process.poll() is not None for s in stack.services)
-    assert all(_refused(p) for p in ports)
+    assert all(port_refused(p) for p in ports)
 
 
 def test_a_process_that_cannot_start_fails_with_its_log_and_stops_the_rest(tmp_path: Path) -> None:
@@ -96,7 +95,7 @@ def test_a_process_that_cannot_start_fails_with_its_log_and_stops_the_rest(tmp_p
     assert "broken.yml" in str(caught.value)
     rendered = yaml.safe_load((tmp_path / "stack/prometheus/prometheus.yml").read_text("utf-8"))
     manager = rendered["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"][0]
-    assert _refused(int(manager.rsplit(":", 1)[1]))
+    assert port_refused(int(manager.rsplit(":", 1)[1]))
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.stack.harness import free_port, require_binaries, wait_until
+from tests.integration.stack.harness import free_port, port_refused, require_binaries, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -25,11 +24,6 @@ def _ready(url: str) -> bool:
         return httpx.get(url, timeout=1.0).status_code == httpx.codes.OK
     except httpx.TransportError:
         return False
-
-
-def _refused(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
 def test_up_serves_until_ctrl_c_then_stops_everything(tmp_path: Path) -> None:
@@ -62,5 +56,5 @@ def test_up_serves_until_ctrl_c_then_stops_everything(tmp_path: Path) -> None:
     assert f"http://127.0.0.1:{prometheus}" in output
     assert f"http://127.0.0.1:{alertmanager}" in output
     assert "stopped." in output
-    assert _refused(prometheus)
-    assert _refused(alertmanager)
+    assert port_refused(prometheus)
+    assert port_refused(alertmanager)
