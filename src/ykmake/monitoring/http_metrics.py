@@ -19,6 +19,7 @@ __all__ = ["STANDARD_METHODS", "HttpMetricsRecorder"]
 STANDARD_METHODS: Final = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 )
+_MAX_EXEMPLAR_RUNES: Final = 128  # OpenMetrics' limit on an exemplar's label names + values
 
 
 class HttpMetricsRecorder:
@@ -67,12 +68,18 @@ class HttpMetricsRecorder:
         counter, histogram = self._child(method, route, status)
         counter.inc()
         if self.exemplars:
+            # OpenMetrics caps an exemplar's label names + values at 128 characters and
+            # prometheus_client raises past it, after counting the bucket: a long (valid)
+            # X-Request-ID must cost the exemplar, not the observation.
+            budget = _MAX_EXEMPLAR_RUNES - 10 - len(request_id)  # 10 = len("request_id")
             exemplar = {"request_id": request_id}
             if self._trace_id is not None and (trace_id := self._trace_id()):
                 exemplar["trace_id"] = trace_id
-            histogram.observe(seconds, exemplar)
-        else:
-            histogram.observe(seconds)
+                budget -= 8 + len(trace_id)  # 8 = len("trace_id")
+            if budget >= 0:
+                histogram.observe(seconds, exemplar)
+                return
+        histogram.observe(seconds)
 
     def refresh_in_progress(self) -> None:
         """Set ``http_requests_in_progress`` from the requests in flight right now."""

@@ -38,7 +38,8 @@ class MetricsEndpoint:
         self.registry = registry if registry is not None else metrics.registry
         self._tokens = tuple(t.encode() for t in tokens if t)
         self._loopback_ok = allow_loopback_without_token
-        self._before = tuple(before_scrape)
+        # Kept, not copied: parts built after the endpoint (active users) add their hooks.
+        self._before = before_scrape
 
     def _authorized(self, request: Request) -> Response | None:
         if self._tokens:

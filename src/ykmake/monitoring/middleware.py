@@ -99,7 +99,8 @@ class ObservabilityMiddleware:
         rid_header = (self.header, request_id.encode("latin-1"))
         status = 500
         started = completed = disconnected = False
-        inflight = self.metrics.track(scope) if self.metrics is not None else None
+        skipped = scope["path"] in self.skip_paths  # /metrics: neither counted nor in flight
+        inflight = self.metrics.track(scope) if self.metrics is not None and not skipped else None
 
         async def receive_wrapper() -> Message:
             nonlocal disconnected
@@ -136,7 +137,7 @@ class ObservabilityMiddleware:
             end_request(token)
             if inflight is not None and self.metrics is not None:
                 self.metrics.untrack(inflight)
-            if scope["path"] not in self.skip_paths:
+            if not skipped:
                 self._finish(scope, ctx, start, status, user_agent, forwarded, disconnected)
 
     def _finish(

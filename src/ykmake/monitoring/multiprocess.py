@@ -12,16 +12,19 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
 from prometheus_client import CollectorRegistry, Gauge, ProcessCollector
+from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from ykmake.settings import Settings
 
 __all__ = [
     "DEFAULT_DIR",
+    "LiveWorkersCollector",
     "ProcessSampler",
     "cleanup_dead_workers",
     "mark_worker_dead",
@@ -98,8 +101,27 @@ class ProcessSampler:
                     gauge.set(sample.value)
 
 
+class LiveWorkersCollector(MultiProcessCollector):
+    """Sums every worker's files, first dropping the live gauges of workers that died.
+
+    A worker killed without running its shutdown (OOM, SIGKILL) leaves its ``livesum`` and
+    ``livemax`` files behind; until a new worker starts and clears them, they would be
+    summed in. Clearing them at every scrape costs a directory listing and one ``kill(pid,
+    0)`` per worker, and holds whichever worker answers.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(None, path=str(path))  # type: ignore[no-untyped-call]
+        self._dir = path
+
+    def collect(self) -> Iterable[Metric]:
+        cleanup_dead_workers(self._dir)
+        metrics: Iterable[Metric] = super().collect()  # type: ignore[no-untyped-call]
+        return metrics
+
+
 def multiprocess_registry(path: Path) -> CollectorRegistry:
-    """A registry whose collect() sums every worker's files."""
+    """A registry whose collect() sums every live worker's files (and dead ones' counters)."""
     registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=str(path))  # type: ignore[no-untyped-call]
+    registry.register(LiveWorkersCollector(path))
     return registry
