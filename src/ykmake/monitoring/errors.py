@@ -11,7 +11,13 @@ from typing import Any, Protocol
 
 from ykmake.monitoring.metrics import MonitoringMetrics
 
-__all__ = ["ErrorMonitor", "ErrorReporter", "default_should_alert"]
+__all__ = [
+    "ErrorMonitor",
+    "ErrorReporter",
+    "capture_error",
+    "default_should_alert",
+    "set_default_monitor",
+]
 
 ShouldAlert = Callable[[BaseException, Mapping[str, Any]], bool]
 
@@ -76,3 +82,23 @@ class ErrorMonitor:
         except Exception:  # noqa: BLE001, S110 - never raise into the caller
             pass
         return event_id
+
+
+_default: list[ErrorMonitor] = []
+
+
+def set_default_monitor(monitor: ErrorMonitor) -> None:
+    """Make ``monitor`` the one module-level :func:`capture_error` uses (the latest app's)."""
+    _default[:] = [monitor]
+
+
+def capture_error(error: BaseException, context: Mapping[str, Any] | None = None) -> str | None:
+    """Report an error: Sentry (if configured), one log line, ``errors_total``, and an alert
+    when ``should_alert`` says so. Returns the Sentry event id, if any. Never raises.
+
+    Uses the monitor that :func:`ykmake.monitoring.setup_monitoring` installed; without one
+    it does nothing and returns None.
+    """
+    if not _default:
+        return None
+    return _default[0].capture_error(error, context)

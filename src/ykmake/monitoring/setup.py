@@ -27,7 +27,12 @@ from ykmake.monitoring.alerts.spool import AlertSpool
 from ykmake.monitoring.alerts.store import AlertStore, Backoff
 from ykmake.monitoring.client_ip import ClientIPResolver
 from ykmake.monitoring.database import make_engine
-from ykmake.monitoring.errors import ErrorMonitor
+from ykmake.monitoring.errors import (
+    ErrorMonitor,
+    ShouldAlert,
+    default_should_alert,
+    set_default_monitor,
+)
 from ykmake.monitoring.event_loop import EventLoopLagMonitor
 from ykmake.monitoring.http_metrics import HttpMetricsRecorder
 from ykmake.monitoring.logging_setup import LoggingConfig, LoggingRuntime, configure_logging
@@ -72,8 +77,10 @@ class Monitoring:
         logging_runtime: LoggingRuntime | None = None,
         metrics: MonitoringMetrics | None = None,
         engine: Engine | None = None,
+        should_alert: ShouldAlert = default_should_alert,
     ) -> None:
         self.settings = settings
+        self.should_alert = should_alert
         self.owns_logging = logging_runtime is None
         self.logging = logging_runtime or configure_logging(logging_config_from(settings))
         self.log = self.logging.get_logger("ykmake.monitoring")
@@ -130,8 +137,9 @@ class Monitoring:
         if self.sentry:
             self.errors.reporters.append(SentryReporter())
             self.http.set_trace_id_getter(SentryTracer.trace_id)
-        self.errors.reporters.append(AlertReporter(self.alerts))
+        self.errors.reporters.append(AlertReporter(self.alerts, self.should_alert))
         set_default_service(self.alerts)
+        set_default_monitor(self.errors)
 
     def send_alert(
         self, severity: str, title: str, message: str, details: dict[str, Any] | None = None
@@ -229,6 +237,7 @@ def setup_monitoring(
     metrics_path: str = "/metrics",
     monitoring: Monitoring | None = None,
     engine: Engine | None = None,
+    should_alert: ShouldAlert = default_should_alert,
 ) -> Monitoring:
     """Instrument ``app``: the middleware outermost, /metrics, the JSON 500, lifespan hooks.
 
@@ -238,8 +247,9 @@ def setup_monitoring(
         metrics_path: where to serve the metrics (not counted in the metrics themselves).
         monitoring: reuse parts built elsewhere (tests, several apps in one process).
         engine: the database for the alert store (one is made from DATABASE_URL if omitted).
+        should_alert: which captured errors raise an alert (default: status code >= 500).
     """
-    mon = monitoring or Monitoring(settings, engine=engine)
+    mon = monitoring or Monitoring(settings, engine=engine, should_alert=should_alert)
     mon.metrics_path = metrics_path
     app.state.monitoring = mon
     app.add_route(
