@@ -132,13 +132,13 @@ class ObservabilityMiddleware:
             if not started:
                 await self._send_500(send_wrapper, request_id)
         finally:
-            if transaction is not None:
-                self.tracer.finish(transaction, route_template(scope), status)
             end_request(token)
             if inflight is not None and self.metrics is not None:
                 self.metrics.untrack(inflight)
             if not skipped:
                 self._finish(scope, ctx, start, status, user_agent, forwarded, disconnected)
+            if transaction is not None:  # after the exemplar read the still-current trace id
+                self.tracer.finish(transaction, route_template(scope), status)
 
     def _finish(
         self,
