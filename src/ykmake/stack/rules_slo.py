@@ -87,6 +87,9 @@ def _selector(spec: SloSpec, *extra: str) -> str:
 
 
 def _sli_error_expr(spec: SloSpec, objective: Objective, window: str) -> str:
+    # `(… > 0)` on the request rate: a window without requests records no ratio instead of
+    # 0/0 = NaN. One NaN in the 5m ratio would turn its period average (the budget left) into
+    # NaN for a whole period; a missing sample is simply left out of the average.
     if objective.sli == "availability":
         bad = _selector(spec, 'status_code=~"5.."')
         every = _selector(spec)
@@ -96,13 +99,13 @@ def _sli_error_expr(spec: SloSpec, objective: Objective, window: str) -> str:
             f"  rate(http_requests_total{bad}[{window}])\n"
             f"  or 0 * rate(http_requests_total{every}[{window}])\n"
             ")\n"
-            f"/ sum(rate(http_requests_total{every}[{window}]))\n"
+            f"/ (sum(rate(http_requests_total{every}[{window}])) > 0)\n"
         )
     fast = _selector(spec, f'le="{format_le(objective.latency_threshold)}"')
     return (
         "1 - (\n"
         f"  sum(rate(http_request_duration_seconds_bucket{fast}[{window}]))\n"
-        f"  / sum(rate(http_request_duration_seconds_count{_selector(spec)}[{window}]))\n"
+        f"  / (sum(rate(http_request_duration_seconds_count{_selector(spec)}[{window}])) > 0)\n"
         ")\n"
     )
 

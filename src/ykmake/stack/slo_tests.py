@@ -14,7 +14,13 @@ from typing import Any
 
 from ykmake.stack.errors import SloSpecError
 from ykmake.stack.exported_metrics import format_le
-from ykmake.stack.rules_slo import BURN_ALERTS, BurnAlert, burn_alert_annotations
+from ykmake.stack.rules_slo import (
+    BUDGET_REMAINING_RECORD,
+    BURN_ALERTS,
+    BurnAlert,
+    burn_alert_annotations,
+    error_ratio_record,
+)
 from ykmake.stack.slo import Objective, SloSpec
 
 __all__ = ["REQUESTS_PER_MINUTE", "slo_rule_tests"]
@@ -168,6 +174,49 @@ def _checks(spec: SloSpec, objective: Objective, scenario: _Scenario) -> list[di
     return checks
 
 
+def _idle_test(spec: SloSpec, objective: Objective) -> dict[str, Any]:
+    """An hour of good traffic, half an hour without any, then traffic again.
+
+    While idle the 5m ratio has no sample (not 0/0 = NaN), so once traffic is back the period's
+    ratio and the budget left are numbers again: 0 bad and the whole budget.
+    """
+    job = f'job="{spec.job}"'
+    if objective.sli == "availability":
+        names = [f'http_requests_total{{{job},{_ROUTE},status_code="200"}}']
+    else:
+        le = f'le="{format_le(objective.latency_threshold)}"'
+        names = [
+            f'http_request_duration_seconds_bucket{{{job},{_ROUTE},status_code="200",{le}}}',
+            f'http_request_duration_seconds_count{{{job},{_ROUTE},status_code="200"}}',
+        ]
+    busy = float(REQUESTS_PER_MINUTE)
+    values = _counter([(busy, 60), (0.0, 30), (busy, 30)])  # flat while idle
+    series = [{"series": name, "values": values} for name in names]
+    ref = f'{{service="{spec.service}",slo="{objective.name}"}}'
+
+    def sample(name: str, value: int) -> dict[str, Any]:
+        return {"labels": f"{name}{ref}", "value": value}
+
+    return {
+        "name": f"{objective.name}: an idle half hour leaves the period's ratio a number",
+        "interval": "1m",
+        "input_series": series,
+        "promql_expr_test": [
+            {"expr": f"{error_ratio_record('5m')}{ref}", "eval_time": "80m", "exp_samples": []},
+            {
+                "expr": f"{error_ratio_record(spec.period)}{ref}",
+                "eval_time": "115m",
+                "exp_samples": [sample(error_ratio_record(spec.period), 0)],
+            },
+            {
+                "expr": f"{BUDGET_REMAINING_RECORD}{ref}",
+                "eval_time": "115m",
+                "exp_samples": [sample(BUDGET_REMAINING_RECORD, 1)],
+            },
+        ],
+    }
+
+
 def slo_rule_tests(spec: SloSpec, rule_file: str) -> dict[str, Any]:
     """A promtool test file for every SLO alert in ``rule_file`` (a path relative to the test file).
 
@@ -184,5 +233,6 @@ def slo_rule_tests(spec: SloSpec, rule_file: str) -> dict[str, Any]:
         for objective in spec.objectives
         for scenario in _scenarios(spec, objective)
     ]
+    tests += [_idle_test(spec, objective) for objective in spec.objectives]
     # Evaluating every 5m keeps promtool quick; every eval time above is a multiple of it.
     return {"rule_files": [rule_file], "evaluation_interval": "5m", "tests": tests}
