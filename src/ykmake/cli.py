@@ -8,10 +8,12 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 
+from ykmake.alerts_cli import alerts_app
 from ykmake.dashboards.cli import dashboards_app
 from ykmake.errors import SettingsError, StartupError
-from ykmake.stack.cli import stack_app
+from ykmake.load import load_command
 from ykmake.settings import Settings, load_settings
+from ykmake.stack.cli import stack_app
 
 app = typer.Typer(
     name="ykmake",
@@ -23,6 +25,8 @@ users_app = typer.Typer(help="Manage users and their API tokens.", no_args_is_he
 app.add_typer(users_app, name="users")
 app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(stack_app, name="stack")
+app.add_typer(alerts_app, name="alerts")
+app.command("load")(load_command)
 
 console = Console()
 err_console = Console(stderr=True)
