@@ -1,0 +1,394 @@
+"""``ykmake load``: bounded traffic against a YkMake service on loopback, then a summary.
+
+Every run is bounded three ways (a request count, a duration and a concurrency, each with a hard
+ceiling) and aimed at loopback only, so it can make the dashboards move on a developer's machine
+but cannot be turned on somebody else's service. The mix is deterministic: request ``i`` is an
+error, a slow request or an ordinary one by where ``i`` falls in a low-discrepancy sequence, so
+errors and slow requests are spread evenly over the run (and over Prometheus' scrapes) instead
+of arriving in bursts.
+
+Errors::
+
+    YkmakeError
+    └── LoadError        a URL that is not loopback, or a plan outside its bounds
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import math
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Final, NoReturn
+from urllib.parse import urlsplit
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from ykmake.errors import YkmakeError
+
+__all__ = [
+    "MAX_CONCURRENCY",
+    "MAX_DURATION_SECONDS",
+    "MAX_REQUESTS",
+    "LoadError",
+    "LoadPlan",
+    "LoadStats",
+    "PlannedRequest",
+    "load_command",
+    "loopback_base_url",
+    "planned_request",
+    "run_load",
+    "summary_tables",
+]
+
+MAX_REQUESTS: Final = 100_000
+MAX_CONCURRENCY: Final = 256
+MAX_DURATION_SECONDS: Final = 3600.0
+MAX_RATE: Final = 10_000.0
+MAX_SLOW_MS: Final = 10_000  # what /api/debug/slow accepts
+_GOLDEN: Final = (math.sqrt(5) - 1) / 2  # the Weyl sequence i*φ mod 1 spreads evenly
+_PRODUCT_IDS: Final = 20  # GET /api/products/{1..20}: ids that a POST of the same run creates
+_LOCAL_NAMES: Final = frozenset({"localhost", "localhost."})
+_SERVER_ERROR: Final = 500
+
+# The progress bar and errors on stderr, the summary on stdout (it can be piped or saved).
+_console = Console(soft_wrap=True)
+_err = Console(stderr=True, soft_wrap=True)
+
+
+class LoadError(YkmakeError):
+    """A target that is not loopback, or a plan outside its bounds."""
+
+
+def loopback_base_url(url: str) -> str:
+    """``url`` without a trailing slash, if it is an http(s) origin on loopback.
+
+    Loopback is 127.0.0.0/8, ::1 and ``localhost``: the name only, since a resolver could map
+    any other name anywhere.
+
+    Raises:
+        LoadError: another scheme or host, credentials, a path, query or fragment.
+    """
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        msg = f"--url {url!r} is not an http:// or https:// URL"
+        raise LoadError(msg)
+    extras = parts.username or parts.password or parts.query or parts.fragment
+    if extras or parts.path not in ("", "/"):
+        msg = f"--url {url!r} must be a bare origin like http://127.0.0.1:8000"
+        raise LoadError(msg)
+    host = parts.hostname
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host.lower() in _LOCAL_NAMES
+    if not loopback:
+        msg = f"--url host {host!r} is not loopback: only 127.0.0.0/8, ::1 and localhost are"
+        raise LoadError(msg)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        msg = f"--url {url!r} has an invalid port"
+        raise LoadError(msg) from None
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _within(name: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        msg = f"{name} {value:g} is out of bounds: expected {low:g} to {high:g}"
+        raise LoadError(msg)
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """What to send: where, how much, how fast, and the mix.
+
+    Raises:
+        LoadError: a value outside its bounds (see the ``MAX_*`` constants), or a URL that is
+            not loopback.
+    """
+
+    url: str = "http://127.0.0.1:8000"
+    requests: int = 1000
+    concurrency: int = 10
+    duration: float = 60.0
+    rate: float | None = None  # requests/s over the whole run; None: as fast as answered
+    error_rate: float = 0.0
+    slow_rate: float = 0.0
+    slow_ms: int = 600
+    token: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "url", loopback_base_url(self.url))
+        _within("--requests", self.requests, 1, MAX_REQUESTS)
+        _within("--concurrency", self.concurrency, 1, MAX_CONCURRENCY)
+        _within("--duration", self.duration, 0.001, MAX_DURATION_SECONDS)
+        if self.rate is not None:
+            _within("--rate", self.rate, 0.01, MAX_RATE)
+        _within("--error-rate", self.error_rate, 0.0, 1.0)
+        _within("--slow-rate", self.slow_rate, 0.0, 1.0)
+        _within("--error-rate + --slow-rate", self.error_rate + self.slow_rate, 0.0, 1.0)
+        _within("--slow-ms", self.slow_ms, 0, MAX_SLOW_MS)
+
+
+@dataclass(frozen=True)
+class PlannedRequest:
+    """One request of a run."""
+
+    kind: str  # "error", "slow" or "normal"
+    method: str
+    path: str
+    json: dict[str, Any] | None = None
+
+
+def planned_request(plan: LoadPlan, index: int) -> PlannedRequest:
+    """The ``index``-th request of ``plan`` (the same for the same plan and index)."""
+    position = (index * _GOLDEN) % 1.0
+    if position < plan.error_rate:
+        return PlannedRequest("error", "GET", "/api/debug/error")
+    if position < plan.error_rate + plan.slow_rate:
+        return PlannedRequest("slow", "GET", f"/api/debug/slow?ms={plan.slow_ms}")
+    # Authenticated calls only with a token: without one they would all be 401s.
+    choices = 4 if plan.token else 2
+    turn = index % choices
+    if turn == 0:
+        return PlannedRequest("normal", "GET", "/api/products")
+    if turn == 1:
+        product = index // choices % _PRODUCT_IDS + 1
+        return PlannedRequest("normal", "GET", f"/api/products/{product}")
+    if turn == 2:
+        return PlannedRequest("normal", "GET", "/api/me")
+    body = {"name": f"load-{index}", "price_cents": index % 10_000}
+    return PlannedRequest("normal", "POST", "/api/products", body)
+
+
+@dataclass
+class LoadStats:
+    """What a run did: outcomes (status code, or the transport error's name) and latencies."""
+
+    outcomes: Counter[int | str] = field(default_factory=Counter)
+    latencies: list[float] = field(default_factory=list)  # seconds, answered requests only
+    elapsed: float = 0.0
+
+    @property
+    def sent(self) -> int:
+        return sum(self.outcomes.values())
+
+    @property
+    def server_errors(self) -> int:
+        return sum(n for o, n in self.outcomes.items() if isinstance(o, int) and o >= _SERVER_ERROR)
+
+    @property
+    def per_second(self) -> float:
+        return self.sent / self.elapsed if self.elapsed > 0 else 0.0
+
+    def record(self, outcome: int | str, seconds: float) -> None:
+        self.outcomes[outcome] += 1
+        if isinstance(outcome, int):
+            self.latencies.append(seconds)
+
+    def percentile(self, percent: float) -> float | None:
+        """Nearest-rank percentile of the latencies in seconds; None before any answer."""
+        if not self.latencies:
+            return None
+        ordered = sorted(self.latencies)
+        rank = max(1, math.ceil(percent / 100 * len(ordered)))
+        return ordered[rank - 1]
+
+
+async def run_load(
+    plan: LoadPlan,
+    *,
+    stats: LoadStats | None = None,
+    on_result: Callable[[int | str], None] | None = None,
+    stop: threading.Event | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> LoadStats:
+    """Send ``plan`` and return what happened; stops at the count, the duration or ``stop``.
+
+    Requests already sent when the duration ends are waited for (each is bounded by its
+    timeout). ``stats`` is filled as the run goes, so a caller that is interrupted still has
+    the partial figures; ``on_result`` is called after each request (a progress bar).
+    """
+    stats = stats if stats is not None else LoadStats()
+    headers = {"Authorization": f"Bearer {plan.token}"} if plan.token else {}
+    timeout = httpx.Timeout(10.0 + plan.slow_ms / 1000)
+    limits = httpx.Limits(max_connections=plan.concurrency)
+    start = time.perf_counter()
+    deadline = start + plan.duration
+    next_index = 0
+
+    def finished() -> bool:
+        return time.perf_counter() >= deadline or (stop is not None and stop.is_set())
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal next_index
+        while next_index < plan.requests and not finished():
+            index, next_index = next_index, next_index + 1
+            if plan.rate is not None:  # start request i no earlier than i/rate into the run
+                await asyncio.sleep(max(0.0, start + index / plan.rate - time.perf_counter()))
+                if finished():
+                    return
+            request = planned_request(plan, index)
+            began = time.perf_counter()
+            outcome: int | str
+            try:
+                response = await client.request(request.method, request.path, json=request.json)
+                outcome = response.status_code
+            except httpx.TransportError as exc:  # refused, reset, timed out: count, go on
+                outcome = type(exc).__name__
+            stats.record(outcome, time.perf_counter() - began)
+            if on_result is not None:
+                on_result(outcome)
+
+    async with httpx.AsyncClient(
+        base_url=plan.url, headers=headers, timeout=timeout, limits=limits, transport=transport
+    ) as client:
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(plan.concurrency):
+                    group.create_task(worker(client))
+        finally:
+            stats.elapsed = time.perf_counter() - start
+    return stats
+
+
+# -- the command ----------------------------------------------------------------------------
+
+
+def _status_order(item: tuple[int | str, int]) -> tuple[bool, str]:
+    return isinstance(item[0], str), str(item[0])
+
+
+def summary_tables(stats: LoadStats) -> tuple[Table, Table]:
+    """Requests by status, and latency percentiles with the throughput."""
+    by_status = Table(title="Requests by status", title_justify="left")
+    by_status.add_column("status")
+    by_status.add_column("requests", justify="right")
+    by_status.add_column("share", justify="right")
+    # Status codes in order, then transport errors (refused, timed out) by name.
+    for outcome, count in sorted(stats.outcomes.items(), key=_status_order):
+        by_status.add_row(str(outcome), str(count), f"{count / stats.sent:.1%}")
+    latency = Table(title="Latency (answered requests)", title_justify="left")
+    for name in ("p50", "p95", "p99", "max", "req/s"):
+        latency.add_column(name, justify="right")
+    cells = [stats.percentile(p) for p in (50, 95, 99, 100)]
+    latency.add_row(
+        *("-" if c is None else f"{c * 1000:.1f} ms" for c in cells), f"{stats.per_second:.1f}"
+    )
+    return by_status, latency
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    _err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _probe(plan: LoadPlan) -> str | None:
+    """Why the run cannot start (nothing listening, no debug routes), or None."""
+    try:
+        with httpx.Client(base_url=plan.url, timeout=5.0) as client:
+            client.get("/health")
+            if plan.error_rate or plan.slow_rate:
+                debug = client.get("/api/debug/slow", params={"ms": 0})
+                if debug.status_code == httpx.codes.NOT_FOUND:
+                    return (
+                        f"{plan.url} has no /api/debug routes (YKMAKE_ENV=production?); "
+                        "run without --error-rate and --slow-rate"
+                    )
+    except httpx.TransportError as exc:
+        return f"nothing answers at {plan.url} ({type(exc).__name__}); start it with `ykmake serve`"
+    return None
+
+
+def load_command(
+    url: Annotated[
+        str, typer.Option(help="Origin of the service; loopback only.")
+    ] = "http://127.0.0.1:8000",
+    requests: Annotated[
+        int, typer.Option("--requests", "-n", help=f"Requests to send (1-{MAX_REQUESTS}).")
+    ] = 1000,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", "-c", help=f"Requests in flight (1-{MAX_CONCURRENCY}).")
+    ] = 10,
+    duration: Annotated[
+        float,
+        typer.Option(help=f"Stop after this many seconds (at most {MAX_DURATION_SECONDS:g})."),
+    ] = 60.0,
+    rate: Annotated[
+        float | None, typer.Option(help="Requests per second at most (default: as answered).")
+    ] = None,
+    error_rate: Annotated[
+        float, typer.Option(help="Share of requests to /api/debug/error (a 500).")
+    ] = 0.0,
+    slow_rate: Annotated[float, typer.Option(help="Share of requests to /api/debug/slow.")] = 0.0,
+    slow_ms: Annotated[int, typer.Option(help="How long a slow request takes (ms).")] = 600,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            help="API token (`ykmake users create`): adds /api/me and POST /api/products."
+        ),
+    ] = None,
+) -> None:
+    """Send bounded traffic (errors and slow requests mixed in) to a service on loopback."""
+    try:
+        plan = LoadPlan(
+            url=url,
+            requests=requests,
+            concurrency=concurrency,
+            duration=duration,
+            rate=rate,
+            error_rate=error_rate,
+            slow_rate=slow_rate,
+            slow_ms=slow_ms,
+            token=token,
+        )
+    except LoadError as exc:
+        _fail(str(exc), 2)
+    problem = _probe(plan)
+    if problem is not None:
+        _fail(problem, 1)
+    stats = LoadStats()
+    code = 0
+    with Progress(
+        SpinnerColumn(),
+        TextColumn(f"[bold]{plan.url}[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("[red]{task.fields[server_errors]} 5xx[/]"),
+        TimeElapsedColumn(),
+        TextColumn(f"of {plan.duration:g}s max"),
+        console=_err,
+    ) as progress:
+        task = progress.add_task("load", total=plan.requests, server_errors=0)
+
+        def advance(outcome: int | str) -> None:
+            progress.update(task, advance=1, server_errors=stats.server_errors)
+
+        try:
+            asyncio.run(run_load(plan, stats=stats, on_result=advance))
+        except KeyboardInterrupt:
+            code = 130
+    _console.print(
+        f"{stats.sent} requests to {plan.url} in {stats.elapsed:.1f}s"
+        f"{' (interrupted)' if code else ''}",
+        highlight=False,
+    )
+    for table in summary_tables(stats):
+        _console.print(table)
+    raise typer.Exit(code)
