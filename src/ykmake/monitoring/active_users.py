@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import Gauge
@@ -19,6 +20,18 @@ __all__ = ["ActiveUsers"]
 
 
 class ActiveUsers:
+    """The sliding window of users seen, local or shared through Redis.
+
+    Args:
+        gauge: the ``active_users`` gauge to keep current.
+        window_seconds: how long a user counts as active after their last request.
+        redis: a ``redis.asyncio`` client; None keeps the window in this process.
+        key: the Redis sorted set shared by every instance.
+        flush_interval: seconds between two writes to (and reads from) Redis.
+        log: where failures to reach Redis are reported.
+        clock: seconds since the epoch; tests pass a fake one.
+    """
+
     def __init__(
         self,
         gauge: Gauge,
@@ -28,17 +41,19 @@ class ActiveUsers:
         key: str = "ykmake:active_users",
         flush_interval: float = 1.0,
         log: Any = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.gauge, self.window, self.redis, self.key = gauge, window_seconds, redis, key
         self.flush_interval = flush_interval
         self.log = log
+        self.clock = clock
         self._seen: dict[str, float] = {}
         self._pending: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
 
     def seen(self, user_id: object) -> None:
         """Record that ``user_id`` made a request now (hot path: one dict store)."""
-        now = time.time()
+        now = self.clock()
         uid = str(user_id)
         if self.redis is None:
             self._seen[uid] = now
@@ -47,7 +62,7 @@ class ActiveUsers:
 
     def local_count(self) -> int:
         """Prune the in-memory window and return its size; sets the gauge."""
-        cutoff = time.time() - self.window
+        cutoff = self.clock() - self.window
         for uid in [u for u, t in list(self._seen.items()) if t < cutoff]:
             self._seen.pop(uid, None)
         count = len(self._seen)
@@ -57,14 +72,21 @@ class ActiveUsers:
     async def sync(self) -> int:
         """Write pending sightings to Redis, drop expired ones, read the shared count."""
         pending, self._pending = self._pending, {}
-        cutoff = time.time() - self.window
-        async with self.redis.pipeline(transaction=False) as pipe:
-            if pending:
-                pipe.zadd(self.key, pending)
-            pipe.zremrangebyscore(self.key, "-inf", cutoff)
-            pipe.zcard(self.key)
-            pipe.expire(self.key, int(self.window) + 60)
-            results = await pipe.execute()
+        cutoff = self.clock() - self.window
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                if pending:
+                    pipe.zadd(self.key, pending)
+                pipe.zremrangebyscore(self.key, "-inf", cutoff)
+                pipe.zcard(self.key)
+                pipe.expire(self.key, int(self.window) + 60)
+                results = await pipe.execute()
+        except BaseException:
+            # Redis unreachable (or we are cancelled): keep the sightings for the next try.
+            for uid, seen_at in pending.items():
+                if self._pending.get(uid, 0.0) < seen_at:
+                    self._pending[uid] = seen_at
+            raise
         count = int(results[-2])
         self.gauge.set(count)
         return count

@@ -22,8 +22,25 @@ _TABLE: Final = re.compile(
     r"""\b(?:FROM|INTO|UPDATE|JOIN)\s+((?:["`\[]?\w+["`\]]?\.)?["`\[]?(\w+)["`\]]?)""",
     re.IGNORECASE,
 )
+# The first word after leading comments and opening parentheses ("(SELECT ...) UNION ...").
+_FIRST_WORD: Final = re.compile(r"(?:\s+|--[^\n]*|/\*.*?\*/|\()*(\w*)", re.DOTALL)
+_VERB_OR_PAREN: Final = re.compile(r"\b(?:SELECT|INSERT|UPDATE|DELETE)\b|[()]", re.IGNORECASE)
 _START_KEY: Final = "ykmake_query_start"
 _cache: dict[str, tuple[str, str]] = {}
+
+
+def _main_verb(statement: str) -> str:
+    """The verb of a CTE's main statement: the first one outside every parenthesis."""
+    depth = 0
+    for match in _VERB_OR_PAREN.finditer(statement):
+        word = match.group(0)
+        if word == "(":
+            depth += 1
+        elif word == ")":
+            depth -= 1
+        elif depth <= 0:
+            return word.upper()
+    return "OTHER"
 
 
 def classify_statement(statement: str) -> tuple[str, str]:
@@ -31,11 +48,10 @@ def classify_statement(statement: str) -> tuple[str, str]:
     hit = _cache.get(statement)
     if hit is not None:
         return hit
-    head = statement.lstrip().split(None, 1)
-    word = head[0].upper() if head else ""
-    if word == "WITH":  # a CTE: the operation is the first verb after it
-        verbs = re.findall(r"\b(SELECT|INSERT|UPDATE|DELETE)\b", statement, re.IGNORECASE)
-        word = verbs[-1].upper() if verbs else "OTHER"
+    head = _FIRST_WORD.match(statement)
+    word = head.group(1).upper() if head else ""
+    if word == "WITH":
+        word = _main_verb(statement)
     operation = word if word in _OPERATIONS else "OTHER"
     match = _TABLE.search(statement)
     table = match.group(2).lower() if match else "none"

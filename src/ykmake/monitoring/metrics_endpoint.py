@@ -7,7 +7,9 @@ With no token configured: loopback clients only outside production, 403 in produ
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 import anyio.to_thread
 from prometheus_client import CollectorRegistry
@@ -19,7 +21,21 @@ from ykmake.monitoring.metrics import MonitoringMetrics
 
 __all__ = ["MetricsEndpoint"]
 
-_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+@lru_cache(maxsize=1024)
+def is_loopback(host: str | None) -> bool:
+    """127.0.0.0/8, ::1, and IPv4 loopback as a dual-stack socket reports it (::ffff:127.x)."""
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped.is_loopback
+    return addr.is_loopback
 
 
 class MetricsEndpoint:
@@ -56,7 +72,7 @@ class MetricsEndpoint:
                 headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
             )
         client = request.client.host if request.client else None
-        if self._loopback_ok and client in _LOOPBACK:
+        if self._loopback_ok and is_loopback(client):
             return None
         where = "served to loopback only" if self._loopback_ok else "refused in production"
         detail = f"no METRICS_TOKEN or ADMIN_TOKEN is configured; /metrics is {where}"

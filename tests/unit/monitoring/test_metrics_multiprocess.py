@@ -9,6 +9,7 @@ from pathlib import Path
 
 from prometheus_client.mmap_dict import MmapedDict, mmap_key
 
+from tests.support.server import wait_until
 from ykmake.monitoring.exposition import render
 from ykmake.monitoring.multiprocess import cleanup_dead_workers, multiprocess_registry
 
@@ -73,3 +74,19 @@ def test_multiprocess_exposition_carries_the_app_label(tmp_path: Path) -> None:
     assert (
         'http_requests_total{app="ykmake",method="GET",path="/slow",status_code="200"} 4.0' in body
     )
+
+
+def test_a_killed_but_unreaped_worker_counts_as_dead(tmp_path: Path) -> None:
+    """Until its supervisor reaps it, a killed worker is a zombie that kill(pid, 0) still finds."""
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        write(tmp_path, "gauge_livesum", zombie.pid, IN_PROGRESS, 1.0)
+        wait_until(lambda: _state(zombie.pid) == "Z")
+        assert cleanup_dead_workers(tmp_path) == [zombie.pid]
+    finally:
+        zombie.wait()
+
+
+def _state(pid: int) -> str:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rfind(")") + 2]
