@@ -10,13 +10,10 @@ configuration, an unknown id, or an unreachable database — always one line on 
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, NoReturn
 
@@ -24,19 +21,18 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from ykmake._alert_parts import (
+    AlertParts,
+    build_parts,
+    deliver_all,
+    deliver_test,
+    delivery_summary,
+)
 from ykmake.errors import SettingsError, StartupError
-from ykmake.monitoring.alerts.models import Notification
-from ykmake.monitoring.alerts.outbox import DeliveryStats, OutboxWorker
-from ykmake.monitoring.alerts.service import AlertService
-from ykmake.monitoring.alerts.spool import AlertSpool
-from ykmake.monitoring.alerts.store import AlertStore, Backoff
-from ykmake.monitoring.logging_setup import LoggingRuntime
-from ykmake.monitoring.setup import logging_config_from
-from ykmake.monitoring.slack_delivery import SlackSender
-from ykmake.settings import Settings, load_settings
+from ykmake.monitoring.alerts.store import AlertStore
+from ykmake.settings import load_settings
 
 __all__ = ["alerts_app"]
 
@@ -49,7 +45,6 @@ err_console = Console(stderr=True)
 
 _SEVERITY_STYLE = {"info": "green", "warning": "yellow", "error": "red", "critical": "bold red"}
 _DELIVERY_STYLE = {"failed": "bold red", "pending": "yellow", "sent": "green"}
-_MAX_PASSES = 100  # a cron run drains the due queue, but never loops forever
 
 
 class Severity(StrEnum):
@@ -75,67 +70,6 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """One line on stderr, no traceback (as ``ykmake``'s other commands)."""
     err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
-
-
-@dataclass
-class AlertParts:
-    """What the service builds for alerts, minus the server: store, service, outbox worker."""
-
-    settings: Settings
-    engine: Engine
-    sender: SlackSender
-    store: AlertStore
-    service: AlertService
-    worker: OutboxWorker
-    logging: LoggingRuntime
-
-    def close(self) -> None:
-        self.service.close()
-        self.logging.close()
-        self.engine.dispose()
-
-
-def build_parts(settings: Settings) -> AlertParts:
-    """The alert parts from the settings; raises StartupError when the database is unusable."""
-    from ykmake.app.db import check_database, make_engine, run_migrations
-
-    engine = make_engine(settings.database_url)
-    try:
-        check_database(engine)
-        if settings.database_auto_migrate:
-            run_migrations(engine)
-    except Exception:
-        engine.dispose()
-        raise
-    sender = SlackSender(
-        settings.slack_token.get_secret_value() if settings.slack_token else None,
-        settings.slack_channel,
-        settings.slack_webhook_url.get_secret_value() if settings.slack_webhook_url else None,
-        api_url=settings.slack_api_url,
-        timeout=settings.slack_timeout_seconds,
-    )
-    store = AlertStore(
-        engine,
-        storm_window=timedelta(seconds=settings.alert_storm_window_seconds),
-        notify=sender.configured,
-        backoff=Backoff(
-            settings.alert_backoff_base_seconds,
-            settings.alert_backoff_max_seconds,
-            settings.alert_max_attempts,
-        ),
-    )
-    # Log files only (not installed globally): the terminal is for the command's own output.
-    config = replace(logging_config_from(settings), console=False, json_to_stdout=False)
-    runtime = LoggingRuntime(config)
-    runtime.writer.start()
-    service = AlertService(
-        store,
-        AlertSpool(settings.alert_spool_dir),
-        sender,
-        environment=settings.ykmake_env,
-        log=runtime.get_logger("ykmake.alerts", via="cli"),
-    )
-    return AlertParts(settings, engine, sender, store, service, OutboxWorker(service), runtime)
 
 
 @contextmanager
@@ -165,25 +99,6 @@ def _when(value: str | None) -> str:
 
 def _severity(value: str) -> str:
     return f"[{_SEVERITY_STYLE.get(value, 'white')}]{value}[/]"
-
-
-def _delivery_summary(store: AlertStore, ids: list[int]) -> dict[int, str]:
-    """Per alert, the worst state of its notifications: failed > pending > sent."""
-    if not ids:
-        return {}
-    with store.sessions() as session:
-        rows = session.execute(
-            select(Notification.alert_id, Notification.status, func.count())
-            .where(Notification.alert_id.in_(ids))
-            .group_by(Notification.alert_id, Notification.status)
-        ).all()
-    states: dict[int, set[str]] = {}
-    for alert_id, status, _count in rows:
-        states.setdefault(alert_id, set()).add("pending" if status == "sending" else status)
-    return {
-        alert_id: next(s for s in ("failed", "pending", "sent") if s in found)
-        for alert_id, found in states.items()
-    }
 
 
 def _parse_since(value: str | None) -> datetime | None:
@@ -227,7 +142,7 @@ def list_alerts(
             limit=limit,
             offset=(page - 1) * limit,
         )
-        delivery = _delivery_summary(store, [a["id"] for a in items])
+        delivery = delivery_summary(store, [a["id"] for a in items])
         failed = store.notifications(("failed",))
     if not items:
         filtered = total or any(v is not None for v in (severity, status, source, since_at))
@@ -353,25 +268,6 @@ def retry(
     )
 
 
-def _deliver_all(worker: OutboxWorker) -> DeliveryStats:
-    """Outbox passes until a pass comes back short of a full batch (the due queue is empty)."""
-    total = DeliveryStats()
-
-    async def run() -> None:
-        for _ in range(_MAX_PASSES):
-            stats = await worker.deliver_once()
-            total.replayed += stats.replayed
-            total.sent += stats.sent
-            total.retried += stats.retried
-            total.failed += stats.failed
-            total.errors.extend(stats.errors)
-            if stats.sent + stats.retried + stats.failed < worker.batch:
-                return
-
-    asyncio.run(run())
-    return total
-
-
 def _slack_off_hint() -> str:
     return "Slack is not configured (set SLACK_TOKEN and SLACK_CHANNEL, or SLACK_WEBHOOK_URL)"
 
@@ -385,7 +281,7 @@ def deliver() -> None:
     with alert_parts() as parts:
         if not parts.sender.configured:
             console.print(f"[yellow]{_slack_off_hint()}: nothing can be sent[/]")
-        stats = _deliver_all(parts.worker)
+        stats = deliver_all(parts.worker)
         pending = parts.store.pending_count()
     if stats.replayed:
         console.print(f"replayed {stats.replayed} spooled alert(s) into the database")
@@ -420,7 +316,7 @@ def send_test(
             console.print(f"[red]✗[/] {_slack_off_hint()}: the alert is stored but not sent")
             raise typer.Exit(1)
         console.print(f"[green]✓[/] queued for Slack ({parts.sender.mode})")
-        notification = _deliver_test(parts, alert["id"])
+        notification = deliver_test(parts, alert["id"])
     if notification is not None and notification["status"] == "sent":
         console.print("[green]✓[/] delivered to Slack")
         return
@@ -431,27 +327,3 @@ def send_test(
     later = "failed for good" if notification["status"] == "failed" else "will be retried"
     console.print(f"[red]✗[/] Slack error: {error} ({later})", highlight=False)
     raise typer.Exit(1)
-
-
-def _deliver_test(parts: AlertParts, alert_id: int) -> dict[str, Any] | None:
-    """Run the outbox until the test alert's message has been tried; its notification then."""
-
-    def ours() -> dict[str, Any] | None:
-        found = parts.store.get_alert(alert_id)
-        return found["notifications"][0] if found and found["notifications"] else None
-
-    # A running service may claim it first ("sending"): then wait for its answer.
-    deadline = time.monotonic() + parts.settings.slack_timeout_seconds + 5
-    for _ in range(_MAX_PASSES):
-        n = ours()
-        if n is None or n["status"] in ("sent", "failed") or n["attempts"] > 0:
-            return n
-        if n["status"] == "sending":
-            if time.monotonic() > deadline:
-                return None
-            time.sleep(0.1)
-            continue
-        stats = asyncio.run(parts.worker.deliver_once())
-        if not (stats.sent or stats.retried or stats.failed):
-            return None  # nothing due was claimed: ours is not due yet
-    return ours()
