@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+
+from ykmake.monitoring.metrics_endpoint import is_loopback as host_is_loopback
 
 __all__ = ["bearer_matches", "forbidden", "is_loopback", "unauthorized"]
 
@@ -21,16 +22,8 @@ def bearer_matches(request: Request, token: bytes) -> bool:
 
 
 def is_loopback(request: Request) -> bool:
-    """True when the direct peer is on this machine (127.0.0.0/8, ::1)."""
-    host = request.client.host if request.client else None
-    if host is None:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    """True when the direct peer is on this machine; the same test as ``/metrics`` uses."""
+    return host_is_loopback(request.client.host if request.client else None)
 
 
 def unauthorized(realm: str) -> JSONResponse:

@@ -278,6 +278,8 @@ def test_without_the_token_it_is_a_401(
     ("env", "client", "status"),
     [
         ("test", LOOPBACK, 200),
+        ("test", ("::1", 40000), 200),
+        ("test", ("::ffff:127.0.0.1", 40000), 200),
         ("test", REMOTE, 403),
         ("production", LOOPBACK, 403),
     ],
