@@ -236,14 +236,23 @@ async def run_load(
     def finished() -> bool:
         return time.perf_counter() >= deadline or (stop is not None and stop.is_set())
 
+    async def turn(at: float) -> bool:
+        """Wait until ``at`` (request i starts i/rate into the run); False if the run ended.
+
+        Short naps, so a low rate still stops on time at the deadline or the stop event.
+        """
+        while (left := at - time.perf_counter()) > 0:
+            if finished():
+                return False
+            await asyncio.sleep(min(left, 0.1))
+        return not finished()
+
     async def worker(client: httpx.AsyncClient) -> None:
         nonlocal next_index
         while next_index < plan.requests and not finished():
             index, next_index = next_index, next_index + 1
-            if plan.rate is not None:  # start request i no earlier than i/rate into the run
-                await asyncio.sleep(max(0.0, start + index / plan.rate - time.perf_counter()))
-                if finished():
-                    return
+            if plan.rate is not None and not await turn(start + index / plan.rate):
+                return
             request = planned_request(plan, index)
             began = time.perf_counter()
             outcome: int | str

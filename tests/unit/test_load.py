@@ -237,3 +237,11 @@ def test_the_summary_lists_statuses_then_errors_and_the_percentiles() -> None:
     assert "30.0 ms" in text  # p50 of 10, 30 and 200 ms
     assert "200.0 ms" in text
     assert "2.0" in text  # 4 requests in 2 s
+
+
+def test_a_low_rate_still_stops_at_the_duration() -> None:
+    plan = LoadPlan(requests=10, concurrency=2, rate=0.5, duration=0.5)  # the 2nd is due at 2 s
+    began = time.perf_counter()
+    stats = asyncio.run(run_load(plan, transport=_transport([])))
+    assert time.perf_counter() - began < 1.5
+    assert stats.sent == 1
