@@ -216,3 +216,21 @@ def test_each_notification_goes_out_once_with_two_workers(
         finally:
             a.close()
             b.close()
+
+
+def test_resolving_drops_a_pending_digest_without_a_failed_delivery(
+    path: AlertPath, fake_slack: FakeSlack
+) -> None:
+    alert = path.service.send_alert("error", "short storm", "x")
+    assert alert is not None
+    path.deliver()
+    path.service.send_alert("error", "short storm", "x")  # queues a digest for the window's end
+    assert count(path, Notification, Notification.kind == "digest") == 1
+    path.store.set_status(alert["id"], "resolved")
+    assert count(path, Notification, Notification.kind == "digest") == 0
+    assert path.store.notifications(("failed",)) == []
+    path.deliver()
+    assert [header_text(m) for m in fake_slack.messages] == [
+        "[ERROR] short storm",
+        "[INFO] Resolved: short storm",
+    ]

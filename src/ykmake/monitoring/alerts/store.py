@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, exists, func, or_, select, update
+from sqlalchemy import Engine, and_, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
@@ -217,14 +217,14 @@ class AlertStore:
     def _resolve(self, session: Session, alert: Alert, now: datetime) -> dict[str, Any]:
         if alert.status != "resolved":
             alert.status, alert.resolved_at, alert.dedup_key = "resolved", now, None
-            session.execute(  # a digest of an alert that is over would only confuse
-                update(Notification)
-                .where(
+            # A digest of an alert that is over would only confuse: drop it (not "failed",
+            # which would list it among failed deliveries and let `retry` send it).
+            session.execute(
+                delete(Notification).where(
                     Notification.alert_id == alert.id,
                     Notification.status == "pending",
                     Notification.kind == "digest",
                 )
-                .values(status="failed", last_error="alert resolved before the digest was due")
             )
             if self.notify and (alert.notified_at is not None or self._new_queued(session, alert)):
                 # Also when its first message is still queued (Slack down, or a fast
