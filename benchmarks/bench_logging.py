@@ -54,7 +54,9 @@ class _JsonFormatter(logging.Formatter):
 
 def stdlib_variant(directory: Path) -> tuple[Callable[[], None], Callable[[], None]]:
     q: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    handler = logging.handlers.RotatingFileHandler(directory / "stdlib.log", maxBytes=5 << 20, backupCount=5)
+    handler = logging.handlers.RotatingFileHandler(
+        directory / "stdlib.log", maxBytes=5 << 20, backupCount=5
+    )
     handler.setFormatter(_JsonFormatter())
     listener = logging.handlers.QueueListener(q, handler)
     listener.start()

@@ -20,7 +20,7 @@ OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 
 def exemplars(text: str, path: str) -> list[dict[str, str]]:
     found = []
-    for family in text_string_to_metric_families(text):
+    for family in text_string_to_metric_families(text):  # type: ignore[no-untyped-call]
         if family.name != "http_request_duration_seconds":
             continue
         for sample in family.samples:

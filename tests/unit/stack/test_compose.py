@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import jsonschema  # type: ignore[import-untyped]  # no types-jsonschema in the dev group
+import jsonschema
 import pytest
 import yaml
 
