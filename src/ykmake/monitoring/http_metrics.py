@@ -1,16 +1,24 @@
-"""RED metrics for the middleware: label children resolved once per (method, route, status).
+"""RED metrics for the middleware: one series lookup per request, no locks.
 
 ``path`` is the route template, unknown methods collapse to ``OTHER``: the number of series
 is bounded by the app's routes, never by what clients send.
+
+In one process a request bumps a plain list (`_http_series`); with several workers it goes
+through prometheus_client's metrics, whose values are the files every worker's scrape sums
+(exemplars are off there, as prometheus_client's multiprocess mode drops them).
 """
 
 from __future__ import annotations
 
+import time
+from bisect import bisect_left
 from collections import Counter as Tally
+from collections.abc import Callable
 from typing import Any, Final
 
 from starlette.types import Scope
 
+from ykmake.monitoring._http_series import COUNT, FIRST_BUCKET, SUM, Series
 from ykmake.monitoring.metrics import MonitoringMetrics
 from ykmake.monitoring.routes import route_template
 
@@ -31,12 +39,18 @@ class HttpMetricsRecorder:
     def __init__(self, metrics: MonitoringMetrics, *, exemplars: bool = True) -> None:
         self.metrics = metrics
         self.exemplars = exemplars and not metrics.multiprocess
+        self._series: dict[tuple[str, str, int], Series] = {}
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._inflight: dict[int, Scope] = {}
-        self._trace_id: Any = None
+        self._trace_id: Callable[[], str | None] | None = None
         self._progress_labels: set[tuple[str, str]] = set()
+        if metrics.http_series is not None:
+            self._bounds = metrics.http_series.bounds
+            self.observe = self._observe_series  # type: ignore[method-assign]
+        else:
+            self.observe = self._observe_client  # type: ignore[method-assign]
 
-    def set_trace_id_getter(self, getter: Any) -> None:
+    def set_trace_id_getter(self, getter: Callable[[], str | None]) -> None:
         """A callable returning the current trace id (or None) for exemplars."""
         self._trace_id = getter
 
@@ -48,38 +62,53 @@ class HttpMetricsRecorder:
     def untrack(self, key: int) -> None:
         self._inflight.pop(key, None)
 
-    def _child(self, method: str, route: str, status: int) -> tuple[Any, Any]:
-        key = (method, route, status)
-        pair = self._children.get(key)
-        if pair is None:
-            m = method if method in STANDARD_METHODS else "OTHER"
-            labels = (m, route, str(status))
-            pair = (
-                self.metrics.http_requests_total.labels(*labels),
-                self.metrics.http_request_duration_seconds.labels(*labels),
-            )
-            if m == method:  # never cache under a client-chosen key
-                self._children[key] = pair
-        return pair
-
     def observe(
         self, method: str, route: str, status: int, seconds: float, request_id: str
     ) -> None:
-        counter, histogram = self._child(method, route, status)
-        counter.inc()
+        """Count one finished request (bound in ``__init__`` to the mode's implementation)."""
+
+    def _labels(self, method: str, route: str, status: int) -> tuple[str, str, str]:
+        return (method if method in STANDARD_METHODS else "OTHER", route, str(status))
+
+    def _observe_series(
+        self, method: str, route: str, status: int, seconds: float, request_id: str
+    ) -> None:
+        key = (method, route, status)
+        series = self._series.get(key)
+        if series is None:
+            assert self.metrics.http_series is not None
+            series = self.metrics.http_series.series(*self._labels(method, route, status))
+            if method in STANDARD_METHODS:  # never cache under a client-chosen key
+                self._series[key] = series
+        values = series.values
+        bucket = bisect_left(self._bounds, seconds)  # first upper bound >= seconds
+        values[COUNT] += 1
+        values[SUM] += seconds
+        values[FIRST_BUCKET + bucket] += 1
         if self.exemplars:
-            # OpenMetrics caps an exemplar's label names + values at 128 characters and
-            # prometheus_client raises past it, after counting the bucket: a long (valid)
-            # X-Request-ID must cost the exemplar, not the observation.
-            budget = _MAX_EXEMPLAR_RUNES - 10 - len(request_id)  # 10 = len("request_id")
-            exemplar = {"request_id": request_id}
-            if self._trace_id is not None and (trace_id := self._trace_id()):
-                exemplar["trace_id"] = trace_id
-                budget -= 8 + len(trace_id)  # 8 = len("trace_id")
-            if budget >= 0:
-                histogram.observe(seconds, exemplar)
-                return
-        histogram.observe(seconds)
+            trace_id = self._trace_id() if self._trace_id is not None else None
+            # OpenMetrics caps an exemplar's label names + values at 128 characters: a
+            # long (valid) X-Request-ID costs the exemplar, never the observation.
+            size = 10 + len(request_id) + (8 + len(trace_id) if trace_id else 0)
+            if size <= _MAX_EXEMPLAR_RUNES:
+                series.exemplars[bucket] = (request_id, trace_id, seconds, time.time())
+
+    def _observe_client(
+        self, method: str, route: str, status: int, seconds: float, request_id: str
+    ) -> None:
+        key = (method, route, status)
+        pair = self._children.get(key)
+        if pair is None:
+            requests = self.metrics.http_requests_total
+            duration = self.metrics.http_request_duration_seconds
+            assert requests is not None
+            assert duration is not None
+            labels = self._labels(method, route, status)
+            pair = (requests.labels(*labels), duration.labels(*labels))
+            if method in STANDARD_METHODS:  # never cache under a client-chosen key
+                self._children[key] = pair
+        pair[0].inc()
+        pair[1].observe(seconds)
 
     def refresh_in_progress(self) -> None:
         """Set ``http_requests_in_progress`` from the requests in flight right now."""

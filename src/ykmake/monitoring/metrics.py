@@ -21,6 +21,8 @@ from prometheus_client import (
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 
+from ykmake.monitoring._http_series import DURATION_HELP, LABELS, REQUESTS_HELP, HttpSeries
+
 __all__ = ["DB_BUCKETS", "HTTP_BUCKETS", "MonitoringMetrics"]
 
 HTTP_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -54,19 +56,26 @@ class MonitoringMetrics:
             ProcessCollector(registry=r)
             PlatformCollector(registry=r)
             GCCollector(registry=r)
-        self.http_requests_total = Counter(
-            "http_requests_total",
-            "Total number of HTTP requests",
-            ["method", "path", "status_code"],
-            registry=r,
-        )
-        self.http_request_duration_seconds = Histogram(
-            "http_request_duration_seconds",
-            "HTTP request duration in seconds",
-            ["method", "path", "status_code"],
-            buckets=HTTP_BUCKETS,
-            registry=r,
-        )
+        # The two per-request families. One process: a lock-free collector bumped on the
+        # event loop (see _http_series). Several workers: prometheus_client's own metrics,
+        # whose values live in the memory-mapped files every worker's scrape sums.
+        self.http_series: HttpSeries | None = None
+        self.http_requests_total: Counter | None = None
+        self.http_request_duration_seconds: Histogram | None = None
+        if multiprocess:
+            self.http_requests_total = Counter(
+                "http_requests_total", REQUESTS_HELP, LABELS, registry=r
+            )
+            self.http_request_duration_seconds = Histogram(
+                "http_request_duration_seconds",
+                DURATION_HELP,
+                LABELS,
+                buckets=HTTP_BUCKETS,
+                registry=r,
+            )
+        else:
+            self.http_series = HttpSeries(HTTP_BUCKETS)
+            r.register(self.http_series)
         self.http_requests_in_progress = Gauge(
             "http_requests_in_progress",
             "HTTP requests being served right now",

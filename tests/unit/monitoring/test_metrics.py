@@ -57,15 +57,15 @@ def make_user(app: Any, name: str) -> str:
 def test_building_metrics_registers_nothing_globally() -> None:
     before = generate_latest(REGISTRY)
     metrics = MonitoringMetrics()
-    metrics.http_requests_total.labels("GET", "/x", "200").inc()
+    HttpMetricsRecorder(metrics).observe("GET", "/x", 200, 0.01, "rid")
     assert b"http_requests_total" not in generate_latest(REGISTRY)
     assert generate_latest(REGISTRY).count(b"\n# HELP") == before.count(b"\n# HELP")
 
 
-def test_names_labels_and_buckets_are_the_seeds() -> None:
-    metrics = MonitoringMetrics()
-    metrics.http_requests_total.labels("GET", "/x", "200").inc()
-    metrics.http_request_duration_seconds.labels("GET", "/x", "200").observe(0.2)
+@pytest.mark.parametrize("multiprocess", [False, True])
+def test_names_labels_and_buckets_are_the_seeds(multiprocess: bool) -> None:
+    metrics = MonitoringMetrics(multiprocess=multiprocess)
+    HttpMetricsRecorder(metrics).observe("GET", "/x", 200, 0.2, "rid")
     metrics.http_requests_in_progress.labels("GET", "/x").set(1)
     metrics.db_query_duration_seconds.labels("SELECT", "users", "true").observe(0.002)
     metrics.errors_total.labels("ValueError", "error").inc()
@@ -85,6 +85,52 @@ def test_names_labels_and_buckets_are_the_seeds() -> None:
     ]
     assert (DB_BUCKETS[0], DB_BUCKETS[-1]) == (0.001, 1.0)
     assert (HTTP_BUCKETS[0], HTTP_BUCKETS[-1]) == (0.005, 10.0)
+
+
+OBSERVATIONS = [
+    ("GET", "/x", 200, 0.0049),
+    ("GET", "/x", 200, 0.005),  # on a bound: counted in that bucket, as upstream
+    ("GET", "/x", 200, 0.3),
+    ("POST", "/y/{id}", 201, 12.0),  # past the last bound: +Inf only
+    ("FOO", "unmatched", 404, 0.001),
+    ("BAR", "unmatched", 404, 0.002),
+]
+
+
+def http_samples(metrics: MonitoringMetrics) -> list[tuple[str, dict[str, str], float]]:
+    return [
+        (s.name, s.labels, s.value)
+        for f in metrics.registry.collect()
+        if f.name in ("http_requests", "http_request_duration_seconds")
+        for s in f.samples
+        if not s.name.endswith("_created")
+    ]
+
+
+def test_the_lock_free_series_expose_what_prometheus_client_would() -> None:
+    """One process uses its own collector, workers use prometheus_client's metrics: the
+    samples (and their order within a family) must not tell them apart."""
+    ours, theirs = MonitoringMetrics(), MonitoringMetrics(multiprocess=True)
+    for metrics in (ours, theirs):
+        recorder = HttpMetricsRecorder(metrics)
+        for method, route, status, seconds in OBSERVATIONS:
+            recorder.observe(method, route, status, seconds, "rid")
+    assert http_samples(ours) == http_samples(theirs)
+
+    def shape(metrics: MonitoringMetrics) -> list[tuple[str, str, list[str]]]:
+        return [
+            (f.name, f.type, [s.name for s in f.samples])
+            for f in metrics.registry.collect()
+            if f.name.startswith("http_request")
+        ]
+
+    assert shape(ours) == shape(theirs)
+    assert (
+        ours.registry.get_sample_value(
+            "http_requests_total", {"method": "OTHER", "path": "unmatched", "status_code": "404"}
+        )
+        == 2
+    )
 
 
 def test_process_platform_and_gc_collectors_are_on_the_registry() -> None:
