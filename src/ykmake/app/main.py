@@ -37,7 +37,6 @@ def create_app(
             await app.state.active_users.stop()
             if app.state.redis is not None:
                 await app.state.redis.aclose()
-            engine.dispose()
 
     app = FastAPI(
         title="YkMake",
@@ -47,6 +46,9 @@ def create_app(
         redoc_url=None,
     )
     mon = setup_monitoring(app, settings, monitoring=monitoring, engine=engine)
+    # The alert worker uses this engine until the monitoring shuts down, after this app's
+    # own lifespan has ended: the monitoring disposes of it last.
+    mon.owns_engine = True
     instrument_engine(engine, mon.metrics)
     app.state.settings = settings
     app.state.engine = engine

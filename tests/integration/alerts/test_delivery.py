@@ -234,3 +234,33 @@ def test_resolving_drops_a_pending_digest_without_a_failed_delivery(
         "[ERROR] short storm",
         "[INFO] Resolved: short storm",
     ]
+
+
+def test_stopping_lets_a_database_call_in_flight_finish(
+    path: AlertPath, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cancelled await would leave the worker thread's connection checked out past the
+    engine's disposal; stop() waits for the pass instead."""
+    import asyncio
+    import threading
+
+    started, finished = threading.Event(), threading.Event()
+    real_claim = path.store.claim_due
+
+    def slow_claim(limit: int = 20) -> Any:
+        started.set()
+        finished.wait(0.3)  # a slow database
+        result = real_claim(limit)
+        finished.set()
+        return result
+
+    monkeypatch.setattr(path.store, "claim_due", slow_claim)
+
+    async def run() -> None:
+        path.worker.start()
+        assert await asyncio.to_thread(started.wait, 5)
+        await path.worker.stop()
+
+    asyncio.run(run())
+    assert finished.is_set()
+    assert path.engine.pool.checkedout() == 0  # type: ignore[attr-defined]

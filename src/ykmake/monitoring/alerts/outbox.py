@@ -78,6 +78,8 @@ class OutboxWorker:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
+        self._in_slack_call = False
 
     @property
     def log(self) -> Any:
@@ -92,7 +94,13 @@ class OutboxWorker:
             return stats
         claimed = await anyio.to_thread.run_sync(store.claim_due, self.batch)
         for item in claimed:
-            result = await sender.send(message_for(item, self.service.environment))
+            self._in_slack_call = True  # the one await that stop() may cancel
+            try:
+                result = await sender.send(message_for(item, self.service.environment))
+            finally:
+                self._in_slack_call = False
+            if self._stopping and not result.ok:
+                break  # shutting down: the claim's lease runs out and another pass retries
             if result.ok:
                 await anyio.to_thread.run_sync(store.mark_sent, item)
                 stats.sent += 1
@@ -142,7 +150,7 @@ class OutboxWorker:
                 loop.call_soon_threadsafe(self._wake.set)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.deliver_once()
                 if self.metrics is not None and self.service.store.notify:
@@ -159,13 +167,23 @@ class OutboxWorker:
     def start(self) -> None:
         if self._task is None:
             self._wake = asyncio.Event()
+            self._stopping = False
             self._loop = asyncio.get_running_loop()
             self._task = self._loop.create_task(self._run(), name="ykmake-outbox")
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 15.0) -> None:
+        """Let the current pass finish (a database call in a worker thread can't be
+        interrupted, and cancelling around it would leave its connection checked out past
+        the engine's disposal), then stop; cancel only if it overruns ``timeout``."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping = True
+            self._wake.set()
+            if self._in_slack_call:  # a hanging Slack must not hold the shutdown
+                self._task.cancel()
+            done, _ = await asyncio.wait({self._task}, timeout=timeout)
+            if not done:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
             self._task = None
         self._loop = None
