@@ -1,0 +1,67 @@
+"""The access line: the pre-rendered fast path writes what the generic dict path writes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.support.logs import read_lines
+from ykmake.monitoring.access_log import AccessLog
+from ykmake.monitoring.logging_setup import LoggingConfig, configure_logging
+
+TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+BASE = {
+    "method": "GET",
+    "path": "/api/products/7",
+    "route": "/api/products/{product_id}",
+    "status": 200,
+    "duration_ms": 1.234,
+    "client_ip": "127.0.0.1",
+    "user_agent": 'curl/8 "quoted" ✓ 100%',
+    "request_id": "abc-123",
+}
+CASES: list[dict[str, Any]] = [
+    BASE,
+    {**BASE, "user_id": 42},
+    {**BASE, "user_agent": None, "path": "/100%25/%s"},
+    {**BASE, "token": "secret-value"},  # bound by a handler: takes the redacting path
+]
+
+
+def write_lines(tmp_path: Path, extra_static: dict[str, Any], premature: bool) -> list[str]:
+    config = LoggingConfig(
+        env="production", level="info", log_dir=tmp_path, extra_static=extra_static
+    )
+    runtime = configure_logging(config)
+    access = AccessLog(runtime)
+    for fields in CASES:
+        (access.premature if premature else access.completed)(dict(fields))
+    runtime.close()
+    return (tmp_path / "combined.log").read_text(encoding="utf-8").splitlines()
+
+
+@pytest.mark.parametrize("premature", [False, True])
+@pytest.mark.parametrize("extra_static", [{}, {"region": "eu-%s-1"}])
+def test_every_line_has_the_schema_in_order(
+    tmp_path: Path, extra_static: dict[str, Any], premature: bool
+) -> None:
+    raw = write_lines(tmp_path, extra_static, premature)
+    lines = read_lines(tmp_path / "combined.log")
+    assert len(lines) == len(CASES)
+    level, event = (
+        ("warning", "connection closed prematurely") if premature else ("info", "request completed")
+    )
+    static = {"service": "ykmake", "env": "production", "logger": "ykmake.access", **extra_static}
+    for fields, line, text in zip(CASES, lines, raw, strict=True):
+        expected = {"level": level, "event": event, **fields, **static}
+        if "token" in fields:
+            expected["token"] = "[REDACTED]"
+        timestamp = line.pop("timestamp")
+        assert TIMESTAMP.fullmatch(timestamp)
+        assert list(line) == list(expected)  # same keys, same order as the dict path
+        assert line == expected
+        assert text.encode() == orjson.dumps({"timestamp": timestamp, **expected})  # same bytes
