@@ -70,15 +70,14 @@ def test_names_labels_and_buckets_are_the_seeds(multiprocess: bool) -> None:
     metrics.db_query_duration_seconds.labels("SELECT", "users", "true").observe(0.002)
     metrics.errors_total.labels("ValueError", "error").inc()
     metrics.active_users.set(3)
-    families = {f.name: f for f in metrics.registry.collect()}
+    families = {f.name: list(f.samples) for f in metrics.registry.collect()}
     for name, labels in SEED_LABELS.items():
-        family = families[name]
-        sample = family.samples[0]
+        sample = families[name][0]
         assert tuple(k for k in sample.labels if k != "le") == labels, name
-    http = families["http_request_duration_seconds"].samples
+    http = families["http_request_duration_seconds"]
     les = [float(s.labels["le"]) for s in http if s.name.endswith("_bucket")]
     assert les == [*HTTP_BUCKETS, float("inf")]
-    db = families["db_query_duration_seconds"].samples
+    db = families["db_query_duration_seconds"]
     assert [float(s.labels["le"]) for s in db if s.name.endswith("_bucket")] == [
         *DB_BUCKETS,
         float("inf"),
