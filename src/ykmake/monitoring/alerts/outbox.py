@@ -171,16 +171,16 @@ class OutboxWorker:
             self._loop = asyncio.get_running_loop()
             self._task = self._loop.create_task(self._run(), name="ykmake-outbox")
 
-    async def stop(self, timeout: float = 15.0) -> None:
+    async def stop(self, grace_seconds: float = 15.0) -> None:
         """Let the current pass finish (a database call in a worker thread can't be
         interrupted, and cancelling around it would leave its connection checked out past
-        the engine's disposal), then stop; cancel only if it overruns ``timeout``."""
+        the engine's disposal), then stop; cancel only if it overruns ``grace_seconds``."""
         if self._task is not None:
             self._stopping = True
             self._wake.set()
             if self._in_slack_call:  # a hanging Slack must not hold the shutdown
                 self._task.cancel()
-            done, _ = await asyncio.wait({self._task}, timeout=timeout)
+            done, _ = await asyncio.wait({self._task}, timeout=grace_seconds)
             if not done:
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
