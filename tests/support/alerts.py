@@ -62,6 +62,22 @@ class AlertPath:
         self.engine.dispose()
 
 
+def make_alert_service(
+    store: AlertStore, tmp_path: Path, sender: SlackSender | None = None, *, name: str = "a"
+) -> tuple[AlertService, LoggingRuntime]:
+    """An AlertService on ``store`` with its own logging runtime (close both after use)."""
+    runtime = LoggingRuntime(LoggingConfig(env="test", log_dir=tmp_path / f"logs-{name}"))
+    runtime.writer.start()
+    service = AlertService(
+        store,
+        AlertSpool(tmp_path / "spool"),
+        sender,
+        environment="test",
+        log=runtime.get_logger("ykmake.alerts"),
+    )
+    return service, runtime
+
+
 def build_alert_path(
     database_url: str,
     tmp_path: Path,
@@ -88,15 +104,7 @@ def build_alert_path(
         backoff=backoff or Backoff(base=0.05, cap=0.2, max_attempts=50),
     )
     store.create_tables()
-    runtime = LoggingRuntime(LoggingConfig(env="test", log_dir=tmp_path / f"logs-{name}"))
-    runtime.writer.start()
-    service = AlertService(
-        store,
-        AlertSpool(tmp_path / "spool"),
-        sender,
-        environment="test",
-        log=runtime.get_logger("ykmake.alerts"),
-    )
+    service, runtime = make_alert_service(store, tmp_path, sender, name=name)
     metrics = MonitoringMetrics(process_collectors=False)
     worker = OutboxWorker(service, metrics=metrics, interval=0.05)
     return AlertPath(engine, store, service, worker, metrics, runtime, outage)

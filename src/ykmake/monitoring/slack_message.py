@@ -32,7 +32,6 @@ __all__ = [
     "MAX_HEADER_TEXT",
     "MAX_SECTION_TEXT",
     "build_message",
-    "build_webhook_payload",
     "truncate",
 ]
 
@@ -105,35 +104,6 @@ def build_message(
         "text": truncate(_escape(fallback), MAX_FALLBACK_TEXT),
         "attachments": [{"color": COLORS.get(level, _UNKNOWN_COLOR), "blocks": blocks}],
     }
-
-
-def build_webhook_payload(
-    severity: str,
-    title: str,
-    message: str,
-    details: Mapping[str, Any] | None,
-    *,
-    environment: str,
-    timestamp: datetime,
-    service: str = "YkMake",
-    occurrences: int | None = None,
-    digest_since: datetime | None = None,
-) -> dict[str, Any]:
-    """Return the JSON body for an incoming webhook: the same text and attachments.
-
-    A webhook posts to the channel it was created for, so there is no ``channel`` either.
-    """
-    return build_message(
-        severity,
-        title,
-        message,
-        details,
-        environment=environment,
-        timestamp=timestamp,
-        service=service,
-        occurrences=occurrences,
-        digest_since=digest_since,
-    )
 
 
 def truncate(text: str, limit: int) -> str:

@@ -15,12 +15,11 @@ from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
 
 from tests.conftest import SettingsFactory
+from tests.support.alerts import make_alert_service
 from ykmake.monitoring.admin_api import ADMIN_ALERTS_PATH, admin_routes
 from ykmake.monitoring.alerts.service import AlertService
-from ykmake.monitoring.alerts.spool import AlertSpool
 from ykmake.monitoring.alerts.store import AlertStore
 from ykmake.monitoring.database import make_engine
-from ykmake.monitoring.logging_setup import LoggingConfig, LoggingRuntime
 
 TOKEN = "admin-token-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -38,15 +37,7 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
 def service(engine: Engine, tmp_path: Path) -> Iterator[AlertService]:
     store = AlertStore(engine, notify=True)
     store.create_tables()
-    runtime = LoggingRuntime(LoggingConfig(env="test", log_dir=tmp_path / "logs"))
-    runtime.writer.start()
-    svc = AlertService(
-        store,
-        AlertSpool(tmp_path / "spool"),
-        None,
-        environment="test",
-        log=runtime.get_logger("ykmake.alerts"),
-    )
+    svc, runtime = make_alert_service(store, tmp_path)
     yield svc
     svc.close()
     runtime.close()

@@ -14,6 +14,7 @@ import pytest
 from starlette.applications import Starlette
 
 from tests.conftest import SettingsFactory
+from tests.support.alerts import make_alert_service
 from ykmake.monitoring.alertmanager import (
     WEBHOOK_PATH,
     AlertmanagerPayload,
@@ -22,10 +23,8 @@ from ykmake.monitoring.alertmanager import (
     severity_of,
 )
 from ykmake.monitoring.alerts.service import AlertService
-from ykmake.monitoring.alerts.spool import AlertSpool
 from ykmake.monitoring.alerts.store import AlertStore
 from ykmake.monitoring.database import make_engine
-from ykmake.monitoring.logging_setup import LoggingConfig, LoggingRuntime
 
 TOKEN = "am-token-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -79,15 +78,7 @@ def service(tmp_path: Path) -> Iterator[AlertService]:
     engine = make_engine(f"sqlite:///{tmp_path / 'alerts.db'}")
     store = AlertStore(engine, notify=False)
     store.create_tables()
-    runtime = LoggingRuntime(LoggingConfig(env="test", log_dir=tmp_path / "logs"))
-    runtime.writer.start()
-    svc = AlertService(
-        store,
-        AlertSpool(tmp_path / "spool"),
-        None,
-        environment="test",
-        log=runtime.get_logger("ykmake.alerts"),
-    )
+    svc, runtime = make_alert_service(store, tmp_path)
     yield svc
     svc.close()
     runtime.close()

@@ -16,7 +16,6 @@ from ykmake.monitoring.slack_message import (
     MAX_HEADER_TEXT,
     MAX_SECTION_TEXT,
     build_message,
-    build_webhook_payload,
     truncate,
 )
 
@@ -200,13 +199,6 @@ def test_code_fences_inside_values_cannot_close_the_block() -> None:
     assert text.startswith("*sql*: ```")
     assert text.endswith("```")
     assert text.count("```") == 2
-
-
-def test_webhook_payload_is_the_same_body() -> None:
-    kwargs: dict[str, Any] = {"environment": "prod", "timestamp": NOW, "occurrences": 3}
-    assert build_webhook_payload("warning", "t", "m", {"a": 1}, **kwargs) == build_message(
-        "warning", "t", "m", {"a": 1}, **kwargs
-    )
 
 
 # limits ----------------------------------------------------------------------------------
@@ -394,4 +386,4 @@ def test_secrets_in_details_never_reach_slack_and_the_caller_keeps_its_data() ->
 
 def test_module_exports_are_the_public_names() -> None:
     assert sorted(slack_message.__all__) == slack_message.__all__
-    assert {"build_message", "build_webhook_payload"} <= set(slack_message.__all__)
+    assert "build_message" in slack_message.__all__
