@@ -7,8 +7,10 @@ list bumped in place (about 0.3 µs, exemplar included), and the work of turning
 samples moves to the scrape. The families it yields are the ones prometheus_client's
 ``Counter`` and ``Histogram`` would: same names, help, ``_created`` series and exemplars.
 
-A scrape runs in another thread: it copies each series with one C-level ``list()`` call, so
-its buckets, count and sum always agree with each other.
+A scrape runs in another thread. It copies each histogram series with one C-level ``list()``
+call, so its buckets, count and sum agree with each other; it generates the samples as the
+exposition writes them, not up front (see ``collect``), so a family's ``samples`` can be
+iterated once, and their label dicts are shared, read-only.
 """
 
 from __future__ import annotations
