@@ -6,14 +6,17 @@ seconds per run).
 
 Every variant runs in its own uvicorn process (one worker, uvloop + httptools as uvicorn
 picks by default, no uvicorn access log: the full variant writes its own). All servers are
-started first and stay up; each round then loads each server in turn, starting with a
-different one each round. Reported: the median requests/s over rounds, and its ratio to the
-bare app's median from the same run.
+started first and stay up (three per variant: identical processes differ by up to ~10% in
+speed); each round then loads each server in turn, starting with a different one each round.
+Reported: the median requests/s and its ratio to the bare app's, and the median CPU the
+server process spent per request (from /proc, so load from other processes on the machine
+barely moves it) with the same ratio taken from it.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import statistics
@@ -22,6 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +33,10 @@ import httpx
 
 from benchmarks.variants import VARIANTS, build, target_path
 
-__all__ = ["measure_http", "print_http"]
+__all__ = ["HttpResult", "measure_http", "print_http"]
 
 _RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
+_DONE = re.compile(r"(\d+) requests in")
 
 
 def _serve(variant: str, routes: int, port: int, workdir: Path) -> None:
@@ -69,46 +74,70 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) 
     raise RuntimeError(msg)
 
 
-def wrk(url: str, seconds: float, connections: int = 16) -> float:
-    """Requests/s of one bounded ``wrk`` run against a loopback URL."""
+@dataclass(frozen=True)
+class HttpResult:
+    """Medians over runs: requests/s, and the server process's CPU µs per request."""
+
+    rps: float
+    cpu: float
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, seconds: float, connections: int = 16) -> tuple[float, int]:
+    """Requests/s and requests done in one bounded ``wrk`` run against a loopback URL."""
     if not url.startswith("http://127.0.0.1:"):
         msg = f"wrk is only pointed at loopback here, not {url}"
         raise ValueError(msg)
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", url]
     out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=seconds + 30)
-    match = _RPS.search(out.stdout)
-    if match is None:
-        msg = f"no Requests/sec in wrk output:\n{out.stdout}"
+    rps, done = _RPS.search(out.stdout), _DONE.search(out.stdout)
+    if rps is None or done is None:
+        msg = f"unexpected wrk output:\n{out.stdout}"
         raise RuntimeError(msg)
-    return float(match.group(1))
+    return float(rps.group(1)), int(done.group(1))
 
 
 def measure_http(
     routes: int = 1, *, quick: bool = False, variants: tuple[str, ...] = VARIANTS
-) -> dict[str, float]:
-    """Median requests/s per variant."""
+) -> dict[str, HttpResult]:
+    """Median requests/s and CPU per request for each variant.
+
+    Identical server processes differ by up to ~10% in speed (memory layout, hash seeds), so
+    each variant runs as several servers and its runs are pooled across them.
+    """
     if shutil.which("wrk") is None:
         msg = "wrk is not on PATH (Debian package wrk)"
         raise RuntimeError(msg)
-    rounds, seconds = (1, 2.0) if quick else (5, 5.0)
-    servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
+    rounds, seconds, processes = (1, 2.0, 1) if quick else (3, 3.0, 3)
+    children = [(v, k) for k in range(processes) for v in variants]
+    servers: dict[tuple[str, int], tuple[subprocess.Popen[bytes], str]] = {}
+    rps: dict[str, list[float]] = {v: [] for v in variants}
+    cpu: dict[str, list[float]] = {v: [] for v in variants}
     with tempfile.TemporaryDirectory(prefix="ykmake-bench-http-") as tmp:
         try:
-            for v in variants:
+            for v, k in children:
                 port = _free_port()
                 argv = [sys.executable, "-m", "benchmarks.bench_http", "--serve", v]
-                argv += ["--routes", str(routes), "--port", str(port), "--workdir", f"{tmp}/{v}"]
+                argv += ["--routes", str(routes), "--port", str(port)]
+                argv += ["--workdir", f"{tmp}/{v}-{k}"]
                 proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                servers[v] = (proc, f"http://127.0.0.1:{port}{target_path(routes)}")
+                servers[(v, k)] = (proc, f"http://127.0.0.1:{port}{target_path(routes)}")
             for proc, url in servers.values():
                 _wait_ready(url, proc)
                 wrk(url, 1.0)  # warm-up
-            rps: dict[str, list[float]] = {v: [] for v in variants}
             for i in range(rounds):
-                order = list(variants)
-                order = order[i % len(order) :] + order[: i % len(order)]
-                for v in order:
-                    rps[v].append(wrk(servers[v][1], seconds))
+                order = children[i % len(children) :] + children[: i % len(children)]
+                for child in order:
+                    proc, url = servers[child]
+                    before = _cpu_seconds(proc.pid)
+                    per_second, done = wrk(url, seconds)
+                    rps[child[0]].append(per_second)
+                    cpu[child[0]].append((_cpu_seconds(proc.pid) - before) / done * 1e6)
         finally:
             for proc, _ in servers.values():
                 proc.terminate()
@@ -118,15 +147,16 @@ def measure_http(
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait(timeout=10)
-    return {v: statistics.median(values) for v, values in rps.items()}
+    return {v: HttpResult(statistics.median(rps[v]), statistics.median(cpu[v])) for v in variants}
 
 
-def print_http(results: dict[str, float], out: Callable[[str], Any]) -> None:
+def print_http(results: dict[str, HttpResult], out: Callable[[str], Any]) -> None:
     bare = results["bare"]
-    out("| variant | requests/s | ratio to bare |")
-    out("|---|---:|---:|")
-    for v, rps in results.items():
-        out(f"| {v} | {rps:,.0f} | {rps / bare:.0%} |")
+    out("| variant | requests/s | ratio to bare | server CPU µs/request | bare CPU / this CPU |")
+    out("|---|---:|---:|---:|---:|")
+    for v, r in results.items():
+        kept_rps, kept_cpu = r.rps / bare.rps, bare.cpu / r.cpu
+        out(f"| {v} | {r.rps:,.0f} | {kept_rps:.0%} | {r.cpu:.0f} | {kept_cpu:.0%} |")
 
 
 def main(argv: list[str] | None = None) -> None:

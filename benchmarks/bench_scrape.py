@@ -33,7 +33,7 @@ import httpx
 from benchmarks.bench_http import _free_port, _wait_ready
 from benchmarks.variants import build, target_path
 
-__all__ = ["Latency", "measure_scrape_stall", "print_scrape_stall"]
+__all__ = ["Latency", "measure_scrape_stall", "print_scrape_stall", "render_vs_upstream"]
 
 TOKEN = "bench-token"  # the full variant's METRICS_TOKEN
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -71,6 +71,32 @@ def _serve(port: int, samples: int, workdir: Path) -> None:
         uvicorn.run(built.app, host="127.0.0.1", port=port, log_config=None, access_log=False)
     finally:
         built.close()
+
+
+def render_vs_upstream(samples: int = 10_000, rounds: int = 9) -> tuple[float, float]:
+    """Median ms of one steady scrape of the app's own registry: (ours, generate_latest)."""
+    from prometheus_client import generate_latest
+
+    from ykmake.monitoring.exposition import render
+
+    with tempfile.TemporaryDirectory(prefix="ykmake-bench-render-") as tmp:
+        built = build("full", 1, Path(tmp))
+        try:
+            _fill(built.app, samples)
+            metrics = built.app.state.monitoring.metrics
+            ours: list[float] = []
+            theirs: list[float] = []
+            render(metrics.registry, const_labels=metrics.const_labels)  # warm the prefix cache
+            for _ in range(rounds):
+                start = time.perf_counter()
+                render(metrics.registry, const_labels=metrics.const_labels)
+                ours.append((time.perf_counter() - start) * 1e3)
+                start = time.perf_counter()
+                generate_latest(metrics.registry)
+                theirs.append((time.perf_counter() - start) * 1e3)
+        finally:
+            built.close()
+    return statistics.median(ours), statistics.median(theirs)
 
 
 def _ms(value: str, unit: str) -> float:
