@@ -31,7 +31,11 @@ class Sink(NamedTuple):
 
 
 class RotatingFile:
-    """A size-rotated append-only file: ``name`` -> ``name.1`` -> ... -> ``name.N``."""
+    """A size-rotated append-only file: ``name`` -> ``name.1`` -> ... -> ``name.N``.
+
+    Unbuffered: the writer hands it a whole batch, which goes out in one ``write`` call
+    (one syscall, one GIL release) unless the batch crosses the size limit.
+    """
 
     def __init__(self, path: Path, max_bytes: int, backup_count: int) -> None:
         self.path, self.max_bytes, self.backup_count = path, max_bytes, backup_count
@@ -40,8 +44,8 @@ class RotatingFile:
 
     def _open(self) -> IO[bytes]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(self.path, "ab")  # noqa: SIM115 - kept open for the writer thread's life
-        self._size = fh.tell()
+        fh = open(self.path, "ab", buffering=0)  # noqa: SIM115 - kept open for the writer's life
+        self._size = fh.seek(0, os.SEEK_END)
         self._fh = fh
         return fh
 
@@ -56,18 +60,32 @@ class RotatingFile:
         if self.path.exists():
             os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
 
-    def write(self, line: bytes) -> None:
-        fh = self._fh or self._open()
-        if self._size and self._size + len(line) > self.max_bytes:
-            fh.flush()
-            self._rotate()
-            fh = self._open()
-        fh.write(line)
-        self._size += len(line)
+    def _write_all(self, fh: IO[bytes], data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[fh.write(view) or 0 :]
+        self._size += len(data)
 
-    def flush(self) -> None:
-        if self._fh is not None:
-            self._fh.flush()
+    def write_lines(self, lines: list[bytes]) -> None:
+        """Append whole lines, rotating before a line that would pass the size limit."""
+        fh = self._fh or self._open()
+        if self._size + sum(map(len, lines)) <= self.max_bytes:
+            self._write_all(fh, b"".join(lines))  # the common case: one call
+            return
+        chunk: list[bytes] = []
+        size = self._size
+        for line in lines:
+            if size and size + len(line) > self.max_bytes:
+                if chunk:
+                    self._write_all(fh, b"".join(chunk))
+                    chunk = []
+                self._rotate()
+                fh = self._open()
+                size = self._size
+            chunk.append(line)
+            size += len(line)
+        if chunk:
+            self._write_all(fh, b"".join(chunk))
 
     def close(self) -> None:
         if self._fh is not None:
@@ -122,48 +140,46 @@ class LogWriter:
                 self._thread.start()
                 self._started = True
 
-    def _write(self, item: Item) -> None:
-        level, line, text, channel = item
-        for sink, fh in self._files:
-            if level >= sink.min_level and (sink.channel is None or sink.channel == channel):
-                fh.write(line)
-        if self._json_to_stdout:
-            sys.stdout.buffer.write(line)
-        elif text is not None and self._console is not None:
-            self._console.write(text + "\n")
+    def _take(self) -> list[Item]:
+        """Everything queued so far (``submit`` may go on appending meanwhile)."""
+        popleft = self._pending.popleft
+        return [popleft() for _ in range(len(self._pending))]
 
-    def _flush(self) -> None:
-        for _, fh in self._files:
-            fh.flush()
-        if self._json_to_stdout:
-            sys.stdout.buffer.flush()
-        elif self._console is not None:
-            self._console.flush()
+    def _write_batch(self, items: list[Item]) -> None:
+        """One ``write`` per file per batch: a write releases the GIL and the event loop
+        must hand it back, so per-line writes would cost the loop a GIL round trip each."""
+        for sink, fh in self._files:
+            if sink.channel is None:
+                lines = [line for level, line, _, _ in items if level >= sink.min_level]
+            else:
+                lines = [line for _, line, _, ch in items if ch == sink.channel]
+            if lines:
+                try:
+                    fh.write_lines(lines)
+                except Exception as exc:  # noqa: BLE001 - logging must never kill the writer
+                    sys.stderr.write(f"ykmake log writer: {sink.name}: {exc!r}\n")
+        try:
+            if self._json_to_stdout:
+                sys.stdout.buffer.write(b"".join([line for _, line, _, _ in items]))
+                sys.stdout.buffer.flush()
+            elif self._console is not None:
+                texts = [text for _, _, text, _ in items if text is not None]
+                if texts:
+                    self._console.write("\n".join(texts) + "\n")
+                    self._console.flush()
+        except Exception as exc:  # noqa: BLE001
+            sys.stderr.write(f"ykmake log writer: console: {exc!r}\n")
 
     def _drain(self) -> None:
-        """Write everything queued so far, then flush once (one syscall per file per batch)."""
-        popleft = self._pending.popleft
-        wrote = False
-        while True:
-            try:
-                item = popleft()
-            except IndexError:
-                break
-            wrote = True
-            try:
-                self._write(item)
-            except Exception as exc:  # noqa: BLE001 - logging must never kill the writer
-                sys.stderr.write(f"ykmake log writer: {exc!r}\n")
-        if wrote:
-            try:
-                self._flush()
-            except Exception as exc:  # noqa: BLE001
-                sys.stderr.write(f"ykmake log writer: {exc!r}\n")
+        """Write everything queued, including what arrives meanwhile (at close)."""
+        while items := self._take():
+            self._write_batch(items)
 
     def _run(self) -> None:
         while not self._stopping.wait(self._interval):
             with self._lock:
-                self._drain()
+                if items := self._take():  # one batch per wake: later lines wait for the next
+                    self._write_batch(items)
         with self._lock:
             self._drain()
 
