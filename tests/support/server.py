@@ -35,8 +35,11 @@ def wait_until(
 
 
 @contextmanager
-def serve(app: Any, *, timeout: float = 15.0) -> Iterator[str]:
-    """Serve ``app`` on 127.0.0.1; yields the base URL; stops the server afterwards."""
+def serve(app: Any, *, timeout: float = 15.0, http: str = "auto") -> Iterator[str]:
+    """Serve ``app`` on 127.0.0.1; yields the base URL; stops the server afterwards.
+
+    ``http`` picks uvicorn's protocol implementation ("h11", "httptools" or "auto").
+    """
     port = free_port()
     config = uvicorn.Config(
         app,
@@ -46,6 +49,7 @@ def serve(app: Any, *, timeout: float = 15.0) -> Iterator[str]:
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=5,
+        http=http,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)

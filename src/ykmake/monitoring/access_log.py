@@ -8,6 +8,10 @@ directly, and the keys the middleware fills in itself skip the redaction walk.
 When every field is one of those keys (nearly every request), the line is not even built as a
 dict: orjson renders the fields alone and one bytes ``%`` puts them between the pre-rendered
 head (timestamp, level, event) and tail (service, env, logger). Same bytes, half the cost.
+
+The middleware goes one step further with :meth:`AccessLog.request`: per (method, route,
+status) the whole line is one pre-rendered template, and a request fills in only what varies
+(time, path, duration, client, user agent, request id). Same bytes again.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any, Final
 
 import orjson
 
+from ykmake.monitoring.http_metrics import STANDARD_METHODS
 from ykmake.monitoring.logging_setup import LoggingRuntime
 
 __all__ = ["AccessLog", "utc_timestamp"]
@@ -38,14 +43,18 @@ def utc_timestamp() -> str:
 _stamp: list[tuple[int, bytes]] = [(-1, b"")]
 
 
-def _utc_timestamp_bytes() -> bytes:
-    """`utc_timestamp` as bytes, for the pre-rendered access line."""
-    ns = time.time_ns()
-    sec = ns // 1_000_000_000
+def _second_bytes(sec: int) -> bytes:
+    """ "YYYY-mm-ddTHH:MM:SS" of a unix second, computed once per second."""
     cached = _stamp[0]
     if cached[0] != sec:
         cached = _stamp[0] = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)).encode())
-    return b"%b.%06dZ" % (cached[1], ns // 1000 % 1_000_000)
+    return cached[1]
+
+
+def _utc_timestamp_bytes() -> bytes:
+    """`utc_timestamp` as bytes, for the pre-rendered access line."""
+    ns = time.time_ns()
+    return b"%b.%06dZ" % (_second_bytes(ns // 1_000_000_000), ns // 1000 % 1_000_000)
 
 
 # Keys the middleware itself fills in: never secrets, so they skip the redaction walk.
@@ -53,6 +62,8 @@ _SAFE_KEYS: Final = frozenset(
     {"method", "path", "route", "status", "duration_ms", "client_ip", "user_agent",
      "request_id", "user_id"}
 )  # fmt: skip
+_MAX_TEMPLATES: Final = 4096  # (method, route, status) is bounded by the app; this guards odd apps
+_EVENTS: Final = (("info", "request completed"), ("warning", "connection closed prematurely"))
 
 
 class AccessLog:
@@ -79,12 +90,12 @@ class AccessLog:
         self._templates = {
             event: b'{"timestamp":"%%b","level":"%s","event":"%s",%%b%s'
             % (level_name.encode(), event.encode(), tail)
-            for level_name, event in (
-                ("info", "request completed"),
-                ("warning", "connection closed prematurely"),
-            )
+            for level_name, event in _EVENTS
         }
+        self._tail = tail
         self._fast = self._console is None and not self._static.keys() & _SAFE_KEYS
+        # (method, route, status, premature) -> the whole line with holes, for `request`.
+        self._lines: dict[tuple[str, str, int, bool], bytes] = {}
 
     def _emit(self, level: int, level_name: str, event: str, fields: dict[str, Any]) -> None:
         if self._console is not None:  # development: the human console line is wanted too
@@ -100,6 +111,69 @@ class AccessLog:
         if not fields.keys() <= _SAFE_KEYS:  # something bound by a handler: check it
             self._redactor(None, "", line)
         self._writer.submit((level, self._dumps(line, default=str, option=self._opts), None, None))
+
+    def _line_template(self, method: str, route: str, status: int, premature: bool) -> bytes:
+        level_name, event = _EVENTS[premature]
+        fixed = [orjson.dumps(v).replace(b"%", b"%%") for v in (method, route, status)]
+        template = (
+            b'{"timestamp":"%%b.%%06dZ","level":"%s","event":"%s","method":%s,"path":%%b,'
+            b'"route":%s,"status":%s,"duration_ms":%%b,"client_ip":%%b,"user_agent":%%b,'
+            b'"request_id":%%b%%b%s' % (level_name.encode(), event.encode(), *fixed, self._tail)
+        )
+        if method in STANDARD_METHODS and len(self._lines) < _MAX_TEMPLATES:
+            self._lines[(method, route, status, premature)] = template  # never a client's key
+        return template
+
+    def request(
+        self,
+        method: str,
+        route: str,
+        status: int,
+        path: str,
+        seconds: float,
+        client_ip: str | None,
+        user_agent: bytes | None,
+        ctx: dict[str, Any],
+        premature: bool = False,
+    ) -> None:
+        """The access line of one finished request; ``ctx`` is its context (request id first).
+
+        The same line as :meth:`completed` / :meth:`premature` with these fields, rendered
+        from a template per (method, route, status): a request costs one small orjson call
+        per varying field and one bytes ``%``.
+        """
+        if not (self._warning_enabled if premature else self._info_enabled):
+            return
+        ua = user_agent.decode("latin-1") if user_agent is not None else None
+        if not self._fast or (len(ctx) > 1 and not ctx.keys() <= _SAFE_KEYS):
+            fields = {"method": method, "path": path, "route": route, "status": status,
+                      "duration_ms": round(seconds * 1e6) / 1000,  # round(ms, 3), 4x cheaper
+                      "client_ip": client_ip, "user_agent": ua, **ctx}  # fmt: skip
+            level, level_name, event = (
+                (logging.WARNING, *_EVENTS[1]) if premature else (logging.INFO, *_EVENTS[0])
+            )
+            self._emit(level, level_name, event, fields)
+            return
+        template = self._lines.get((method, route, status, premature))
+        if template is None:
+            template = self._line_template(method, route, status, premature)
+        dumps = self._dumps
+        extra = b""
+        if len(ctx) > 1:  # what a handler bound (user_id), after the request id
+            rest = {k: v for k, v in ctx.items() if k != "request_id"}
+            extra = b"," + dumps(rest, default=str)[1:-1]
+        ns = time.time_ns()
+        line = template % (
+            _second_bytes(ns // 1_000_000_000),
+            ns // 1000 % 1_000_000,
+            dumps(path),
+            dumps(round(seconds * 1e6) / 1000),
+            dumps(client_ip),
+            dumps(ua),
+            dumps(ctx.get("request_id"), default=str),
+            extra,
+        )
+        self._writer.submit((logging.WARNING if premature else logging.INFO, line, None, None))
 
     def completed(self, fields: dict[str, Any]) -> None:
         if self._info_enabled:

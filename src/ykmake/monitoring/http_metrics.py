@@ -41,7 +41,7 @@ class HttpMetricsRecorder:
         self.exemplars = exemplars and not metrics.multiprocess
         self._series: dict[tuple[str, str, int], Series] = {}
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-        self._inflight: dict[int, Scope] = {}
+        self.inflight: dict[int, Scope] = {}  # id(scope) -> scope, filled by the middleware
         self._trace_id: Callable[[], str | None] | None = None
         self._progress_labels: set[tuple[str, str]] = set()
         if metrics.http_series is not None:
@@ -53,14 +53,6 @@ class HttpMetricsRecorder:
     def set_trace_id_getter(self, getter: Callable[[], str | None]) -> None:
         """A callable returning the current trace id (or None) for exemplars."""
         self._trace_id = getter
-
-    def track(self, scope: Scope) -> int:
-        key = id(scope)
-        self._inflight[key] = scope
-        return key
-
-    def untrack(self, key: int) -> None:
-        self._inflight.pop(key, None)
 
     def observe(
         self, method: str, route: str, status: int, seconds: float, request_id: str
@@ -117,7 +109,7 @@ class HttpMetricsRecorder:
                 s["method"] if s["method"] in STANDARD_METHODS else "OTHER",
                 route_template(s),
             )
-            for s in list(self._inflight.values())
+            for s in list(self.inflight.values())
         )
         gauge = self.metrics.http_requests_in_progress
         for labels in self._progress_labels - counts.keys():

@@ -101,10 +101,13 @@ def test_debug_error_is_a_json_500_and_a_traceback_in_error_log(
     assert "DebugError: debug error raised on purpose" in error["exception"]
 
 
-def test_client_disconnect_gives_the_premature_warning(app_factory: Callable[..., Any]) -> None:
+@pytest.mark.parametrize("http", ["h11", "httptools"])
+def test_client_disconnect_gives_the_premature_warning(
+    app_factory: Callable[..., Any], http: str
+) -> None:
     app = app_factory()
     log_dir = app.state.settings.log_dir
-    with serve(app) as base:
+    with serve(app, http=http) as base:
         port = urlsplit(base).port
         assert port is not None
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:

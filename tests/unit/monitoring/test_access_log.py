@@ -32,13 +32,18 @@ CASES: list[dict[str, Any]] = [
 ]
 
 
-def write_lines(tmp_path: Path, extra_static: dict[str, Any], premature: bool) -> list[str]:
+def write_lines(
+    tmp_path: Path,
+    extra_static: dict[str, Any],
+    premature: bool,
+    cases: list[dict[str, Any]] = CASES,
+) -> list[str]:
     config = LoggingConfig(
         env="production", level="info", log_dir=tmp_path, extra_static=extra_static
     )
     runtime = configure_logging(config)
     access = AccessLog(runtime)
-    for fields in CASES:
+    for fields in cases:
         (access.premature if premature else access.completed)(dict(fields))
     runtime.close()
     return (tmp_path / "combined.log").read_text(encoding="utf-8").splitlines()
@@ -65,3 +70,47 @@ def test_every_line_has_the_schema_in_order(
         assert list(line) == list(expected)  # same keys, same order as the dict path
         assert line == expected
         assert text.encode() == orjson.dumps({"timestamp": timestamp, **expected})  # same bytes
+
+
+def request_lines(tmp_path: Path, extra_static: dict[str, Any], premature: bool) -> list[str]:
+    """The same CASES through `AccessLog.request`, the middleware's per-route template path."""
+    config = LoggingConfig(
+        env="production", level="info", log_dir=tmp_path, extra_static=extra_static
+    )
+    runtime = configure_logging(config)
+    access = AccessLog(runtime)
+    for fields in [*CASES, {**BASE, "method": "PURGE%s"}]:  # a client's odd method too
+        ua = fields["user_agent"]
+        ctx = {k: v for k, v in fields.items() if k not in BASE or k == "request_id"}
+        for _ in range(2):  # the second time from the cached template
+            access.request(
+                fields["method"], fields["route"], fields["status"], fields["path"],
+                fields["duration_ms"] / 1000, fields["client_ip"],
+                ua.encode("utf-8") if ua else None, ctx, premature,
+            )  # fmt: skip
+    runtime.close()
+    return (tmp_path / "combined.log").read_text(encoding="utf-8").splitlines()
+
+
+@pytest.mark.parametrize("premature", [False, True])
+@pytest.mark.parametrize("extra_static", [{}, {"region": "eu-%s-1"}])
+def test_the_per_route_template_writes_the_same_bytes(
+    tmp_path: Path, extra_static: dict[str, Any], premature: bool
+) -> None:
+    # A header arrives as bytes, read as latin-1 (as the middleware does).
+    as_received = [
+        {**f, "user_agent": f["user_agent"].encode().decode("latin-1")} if f["user_agent"] else f
+        for f in CASES
+    ]
+    by_dict = write_lines(tmp_path / "dict", extra_static, premature, as_received)
+    by_template = request_lines(tmp_path / "template", extra_static, premature)
+    expected = [line for line in by_dict for _ in range(2)]
+    odd = orjson.loads(by_dict[0])
+    odd["method"] = "PURGE%s"
+    expected += [orjson.dumps(odd).decode()] * 2
+    assert len(by_template) == len(expected)
+    for got, want in zip(by_template, expected, strict=True):
+        # identical but for the time each was written
+        stamp = TIMESTAMP.search(got)
+        assert stamp is not None
+        assert TIMESTAMP.sub(stamp.group(), want, count=1) == got

@@ -249,3 +249,39 @@ def test_plain_router_routes_are_labelled(make_settings: SettingsFactory) -> Non
         == 1.0
     )
     mon.logging.close()
+
+
+@pytest.mark.parametrize(
+    ("client_left", "event"),
+    [(True, "connection closed prematurely"), (False, "request completed")],
+)
+def test_any_server_s_disconnect_is_noticed_for_a_plain_response(
+    tmp_path: Path, client_left: bool, event: str
+) -> None:
+    """Off uvicorn, the server's receive() is stepped once: an immediate http.disconnect means
+    the client left, a receive() that suspends means it is still there."""
+    runtime = configure_logging(LoggingConfig(log_dir=tmp_path))
+    middleware = ObservabilityMiddleware(
+        PlainTextResponse("slow answer"), access_log=AccessLog(runtime)
+    )
+    scope: Scope = {"type": "http", "method": "GET", "path": "/slow", "headers": [], "client": None}
+
+    async def go() -> None:
+        gone = asyncio.Event()
+        if client_left:
+            gone.set()
+
+        async def receive() -> Message:
+            await gone.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: Message) -> None:
+            return None
+
+        await middleware(scope, receive, send)
+
+    asyncio.run(go())
+    runtime.close()
+    (line,) = access_lines(tmp_path)
+    assert line["event"] == event
+    assert line["path"] == "/slow"
