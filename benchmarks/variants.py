@@ -9,6 +9,9 @@ an async handler returning a small JSON object); the benchmark hits the last one
   error capture wiring), configured as in production.
 * ``full+sentry``: ``full`` with ``SENTRY_DSN`` set (an unreachable loopback port) and
   tracing off: a successful request should cost (almost) nothing more.
+* ``handmade``: the smallest useful metrics middleware, written by hand: pure ASGI, a
+  prometheus_client ``Counter`` and ``Histogram`` labelled with the route template read from
+  ``scope["route"]``; no log line, no request id. The yardstick the goals are set against.
 * ``instrumentator``: prometheus-fastapi-instrumentator with its defaults.
 * ``starlette-exporter``: ``PrometheusMiddleware(group_paths=True)``.
 * ``otel``: OpenTelemetry's ASGI middleware with an SDK ``MeterProvider``.
@@ -26,7 +29,15 @@ from fastapi import FastAPI
 
 __all__ = ["VARIANTS", "Built", "build", "target_path"]
 
-VARIANTS = ("bare", "full", "full+sentry", "instrumentator", "starlette-exporter", "otel")
+VARIANTS = (
+    "bare",
+    "full",
+    "full+sentry",
+    "handmade",
+    "instrumentator",
+    "starlette-exporter",
+    "otel",
+)
 # Port 9 (discard) refuses connections on loopback: Sentry is "on" but reaches nothing.
 UNREACHABLE_DSN = "http://public@127.0.0.1:9/1"
 
@@ -77,6 +88,44 @@ def _full(routes: int, workdir: Path, *, sentry: bool) -> Built:
     return Built(app, close)
 
 
+def _handmade(routes: int) -> Built:
+    import time
+
+    from prometheus_client import CollectorRegistry, Counter, Histogram
+
+    from ykmake.monitoring.metrics import HTTP_BUCKETS
+
+    registry = CollectorRegistry()
+    labels = ("method", "path", "status_code")
+    requests = Counter("http_requests", "Requests.", labels, registry=registry)
+    duration = Histogram(
+        "http_request_duration_seconds", "Latency.", labels, registry=registry, buckets=HTTP_BUCKETS
+    )
+    inner = base_app(routes)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await inner(scope, receive, send)
+            return
+        start, status = time.perf_counter(), 500
+
+        async def send_status(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await inner(scope, receive, send_status)
+        finally:
+            route = scope.get("route")
+            values = (scope["method"], getattr(route, "path", "unmatched"), str(status))
+            requests.labels(*values).inc()
+            duration.labels(*values).observe(time.perf_counter() - start)
+
+    return Built(app)
+
+
 def _instrumentator(routes: int) -> Built:
     from prometheus_client import CollectorRegistry
     from prometheus_fastapi_instrumentator import Instrumentator
@@ -115,6 +164,8 @@ def build(variant: str, routes: int, workdir: Path) -> Built:
     if variant in ("full", "full+sentry"):
         workdir.mkdir(parents=True, exist_ok=True)
         return _full(routes, workdir, sentry=variant == "full+sentry")
+    if variant == "handmade":
+        return _handmade(routes)
     if variant == "instrumentator":
         return _instrumentator(routes)
     if variant == "starlette-exporter":
