@@ -126,6 +126,11 @@ def main(argv: list[str] | None = None) -> None:
         ratio <= 0.5,
     )
     out("")
+    kept = ", ".join(
+        f"{v} {http[v].rps / http['bare'].rps:.0%}" for v in ("handmade", "instrumentator")
+    )
+    out(f"For scale, requests/s kept over HTTP in the same run: {kept}.")
+    out("")
     out("## /metrics exposition (benchmarks.bench_exposition)")
     out("")
     argv_exp = [sys.executable, "-m", "benchmarks.bench_exposition"] + (
