@@ -7,6 +7,8 @@ an async handler returning a small JSON object); the benchmark hits the last one
 * ``full``: ``setup_monitoring`` with everything this project does per request (request id,
   access log line written to a file under a temp ``LOG_DIR``, RED metrics with exemplars,
   error capture wiring), configured as in production.
+* ``full-nolog``: ``full`` with ``LOG_LEVEL=warning``: everything but the access line, to
+  show what the line itself costs.
 * ``full+sentry``: ``full`` with ``SENTRY_DSN`` set (an unreachable loopback port) and
   tracing off: a successful request should cost (almost) nothing more.
 * ``handmade``: the smallest useful metrics middleware, written by hand: pure ASGI, a
@@ -32,6 +34,7 @@ __all__ = ["VARIANTS", "Built", "build", "target_path"]
 VARIANTS = (
     "bare",
     "full",
+    "full-nolog",
     "full+sentry",
     "handmade",
     "instrumentator",
@@ -65,7 +68,7 @@ def base_app(routes: int) -> FastAPI:
     return app
 
 
-def _full(routes: int, workdir: Path, *, sentry: bool) -> Built:
+def _full(routes: int, workdir: Path, *, sentry: bool = False, log: bool = True) -> Built:
     from ykmake.monitoring.setup import setup_monitoring
     from ykmake.settings import load_settings
 
@@ -79,6 +82,8 @@ def _full(routes: int, workdir: Path, *, sentry: bool) -> Built:
     }
     if sentry:
         overrides |= {"sentry_dsn": UNREACHABLE_DSN, "sentry_traces_sample_rate": 0.0}
+    if not log:
+        overrides["log_level"] = "warning"
     mon = setup_monitoring(app, load_settings(_env_file=None, **overrides))
 
     def close() -> None:
@@ -161,9 +166,9 @@ def build(variant: str, routes: int, workdir: Path) -> Built:
     """Build one variant; ``workdir`` holds its log files and database when it has any."""
     if variant == "bare":
         return Built(base_app(routes))
-    if variant in ("full", "full+sentry"):
+    if variant in ("full", "full+sentry", "full-nolog"):
         workdir.mkdir(parents=True, exist_ok=True)
-        return _full(routes, workdir, sentry=variant == "full+sentry")
+        return _full(routes, workdir, sentry=variant == "full+sentry", log=variant != "full-nolog")
     if variant == "handmade":
         return _handmade(routes)
     if variant == "instrumentator":
