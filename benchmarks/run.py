@@ -1,7 +1,7 @@
 """Every benchmark in one run, as markdown, with the goals checked from the same run.
 
 Run: ``uv run python -m benchmarks.run`` (``--quick`` for a smoke run of a minute or so;
-the full run takes about six minutes). Needs ``wrk`` (Debian package) for the HTTP parts.
+the full run takes about twelve minutes). Needs ``wrk`` (Debian package) for the HTTP parts.
 
 Sections: per-request cost in-process with 1 and 50 routes (`bench_asgi`), requests/s over
 HTTP (`bench_http`), request latency beside back-to-back scrapes (`bench_scrape`) and the
