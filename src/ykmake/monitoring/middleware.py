@@ -20,16 +20,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ykmake.monitoring.access_log import AccessLog
 from ykmake.monitoring.client_ip import ClientIPResolver
 from ykmake.monitoring.http_metrics import HttpMetricsRecorder
-from ykmake.monitoring.request_context import _request_ctx
+from ykmake.monitoring.request_context import end_request, start_request
 from ykmake.monitoring.routes import route_template
 
 __all__ = ["ObservabilityMiddleware"]
 
 _VALID_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:@+=/-]{1,128}")
 ErrorHook = Callable[[BaseException, dict[str, Any]], object]
-# Bound once: the hot path calls them directly.
-_perf_counter = time.perf_counter
-_set_context, _reset_context = _request_ctx.set, _request_ctx.reset
+_perf_counter = time.perf_counter  # bound once: the hot path calls it directly
 
 
 # Request ids correlate lines, they guard nothing: a PRNG seeded from the OS (and reseeded in
@@ -128,7 +126,7 @@ class ObservabilityMiddleware:
         if request_id is None or _VALID_REQUEST_ID.fullmatch(request_id) is None:
             request_id = new_request_id()
         ctx: dict[str, Any] = {"request_id": request_id}
-        token = _set_context(ctx)
+        token = start_request(ctx)
         rid_header = (header, request_id.encode("latin-1"))
         status = 500
         started = completed = disconnected = False
@@ -167,7 +165,7 @@ class ObservabilityMiddleware:
             if not started:
                 await self._send_500(send_wrapper, request_id)
         finally:
-            _reset_context(token)
+            end_request(token)
             if inflight is not None:
                 inflight.pop(id(scope), None)
             if not skipped:

@@ -7,7 +7,7 @@ is seen by the middleware's access line too, even from a thread-pool handler.
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from contextvars import ContextVar, Token
 from typing import Any
 
@@ -21,12 +21,9 @@ __all__ = [
 _request_ctx: ContextVar[dict[str, Any] | None] = ContextVar("ykmake_request", default=None)
 
 
-def start_request(ctx: dict[str, Any]) -> Token[dict[str, Any] | None]:
-    return _request_ctx.set(ctx)
-
-
-def end_request(token: Token[dict[str, Any] | None]) -> None:
-    _request_ctx.reset(token)
+# The middleware's per-request pair, bound methods rather than wrappers: no extra call.
+start_request: Callable[[dict[str, Any]], Token[dict[str, Any] | None]] = _request_ctx.set
+end_request: Callable[[Token[dict[str, Any] | None]], None] = _request_ctx.reset
 
 
 def bind_request_context(**values: Any) -> None:

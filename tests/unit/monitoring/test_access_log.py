@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,21 +33,30 @@ CASES: list[dict[str, Any]] = [
 ]
 
 
+def logged_lines(
+    tmp_path: Path, extra_static: dict[str, Any], log: Callable[[AccessLog], object]
+) -> list[str]:
+    """The raw lines of combined.log after ``log`` has used a production AccessLog."""
+    config = LoggingConfig(
+        env="production", level="info", log_dir=tmp_path, extra_static=extra_static
+    )
+    runtime = configure_logging(config)
+    log(AccessLog(runtime))
+    runtime.close()
+    return (tmp_path / "combined.log").read_text(encoding="utf-8").splitlines()
+
+
 def write_lines(
     tmp_path: Path,
     extra_static: dict[str, Any],
     premature: bool,
     cases: list[dict[str, Any]] = CASES,
 ) -> list[str]:
-    config = LoggingConfig(
-        env="production", level="info", log_dir=tmp_path, extra_static=extra_static
-    )
-    runtime = configure_logging(config)
-    access = AccessLog(runtime)
-    for fields in cases:
-        (access.premature if premature else access.completed)(dict(fields))
-    runtime.close()
-    return (tmp_path / "combined.log").read_text(encoding="utf-8").splitlines()
+    def log(access: AccessLog) -> None:
+        for fields in cases:
+            (access.premature if premature else access.completed)(dict(fields))
+
+    return logged_lines(tmp_path, extra_static, log)
 
 
 @pytest.mark.parametrize("premature", [False, True])
@@ -74,22 +84,19 @@ def test_every_line_has_the_schema_in_order(
 
 def request_lines(tmp_path: Path, extra_static: dict[str, Any], premature: bool) -> list[str]:
     """The same CASES through `AccessLog.request`, the middleware's per-route template path."""
-    config = LoggingConfig(
-        env="production", level="info", log_dir=tmp_path, extra_static=extra_static
-    )
-    runtime = configure_logging(config)
-    access = AccessLog(runtime)
-    for fields in [*CASES, {**BASE, "method": "PURGE%s"}]:  # a client's odd method too
-        ua = fields["user_agent"]
-        ctx = {k: v for k, v in fields.items() if k not in BASE or k == "request_id"}
-        for _ in range(2):  # the second time from the cached template
-            access.request(
-                fields["method"], fields["route"], fields["status"], fields["path"],
-                fields["duration_ms"] / 1000, fields["client_ip"],
-                ua.encode("utf-8") if ua else None, ctx, premature,
-            )  # fmt: skip
-    runtime.close()
-    return (tmp_path / "combined.log").read_text(encoding="utf-8").splitlines()
+
+    def log(access: AccessLog) -> None:
+        for fields in [*CASES, {**BASE, "method": "PURGE%s"}]:  # a client's odd method too
+            ua = fields["user_agent"]
+            ctx = {k: v for k, v in fields.items() if k not in BASE or k == "request_id"}
+            for _ in range(2):  # the second time from the cached template
+                access.request(
+                    fields["method"], fields["route"], fields["status"], fields["path"],
+                    fields["duration_ms"] / 1000, fields["client_ip"],
+                    ua.encode("utf-8") if ua else None, ctx, premature,
+                )  # fmt: skip
+
+    return logged_lines(tmp_path, extra_static, log)
 
 
 @pytest.mark.parametrize("premature", [False, True])
