@@ -2,16 +2,13 @@
 
 One line per request is the hottest log call there is. It carries the same fields, in the
 same JSON schema, as every other line of the pipeline (timestamp, level, event, service,
-env, logger, the request's context), but is built as one dict and rendered by orjson
-directly, and the keys the middleware fills in itself skip the redaction walk.
+env, logger, the request's context), rendered by orjson directly, and the keys the
+middleware fills in itself skip the redaction walk.
 
-When every field is one of those keys (nearly every request), the line is not even built as a
-dict: orjson renders the fields alone and one bytes ``%`` puts them between the pre-rendered
-head (timestamp, level, event) and tail (service, env, logger). Same bytes, half the cost.
-
-The middleware goes one step further with :meth:`AccessLog.request`: per (method, route,
-status) the whole line is one pre-rendered template, and a request fills in only what varies
-(time, path, duration, client, user agent, request id). Same bytes again.
+The middleware calls :meth:`AccessLog.request`: per (method, route, status) the whole line
+is one pre-rendered template, and a request fills in only what varies (time, path, duration,
+client, user agent, request id). :meth:`AccessLog.completed` / :meth:`AccessLog.premature`
+take the fields as a dict and write the same bytes.
 """
 
 from __future__ import annotations
@@ -51,12 +48,6 @@ def _second_bytes(sec: int) -> bytes:
     return cached[1]
 
 
-def _utc_timestamp_bytes() -> bytes:
-    """`utc_timestamp` as bytes, for the pre-rendered access line."""
-    ns = time.time_ns()
-    return b"%b.%06dZ" % (_second_bytes(ns // 1_000_000_000), ns // 1000 % 1_000_000)
-
-
 # Keys the middleware itself fills in: never secrets, so they skip the redaction walk.
 _SAFE_KEYS: Final = frozenset(
     {"method", "path", "route", "status", "duration_ms", "client_ip", "user_agent",
@@ -84,15 +75,9 @@ class AccessLog:
         self._console = runtime.get_logger(logger_name) if runtime.config.console else None
         self._opts = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
         self._dumps = orjson.dumps
-        # The fast path's templates, one per event: head, two %b holes, tail.
+        # What closes every templated line: the static fields, ready for a bytes ``%``.
         tail = orjson.dumps(self._static, default=str, option=orjson.OPT_NON_STR_KEYS)
-        tail = b"," + tail[1:].replace(b"%", b"%%") + b"\n"
-        self._templates = {
-            event: b'{"timestamp":"%%b","level":"%s","event":"%s",%%b%s'
-            % (level_name.encode(), event.encode(), tail)
-            for level_name, event in _EVENTS
-        }
-        self._tail = tail
+        self._tail = b"," + tail[1:].replace(b"%", b"%%") + b"\n"
         self._fast = self._console is None and not self._static.keys() & _SAFE_KEYS
         # (method, route, status, premature) -> the whole line with holes, for `request`.
         self._lines: dict[tuple[str, str, int, bool], bytes] = {}
@@ -100,11 +85,6 @@ class AccessLog:
     def _emit(self, level: int, level_name: str, event: str, fields: dict[str, Any]) -> None:
         if self._console is not None:  # development: the human console line is wanted too
             getattr(self._console, level_name)(event, **fields)
-            return
-        if self._fast and fields and fields.keys() <= _SAFE_KEYS:
-            body = self._dumps(fields, default=str)[1:-1]  # the fields, without the braces
-            rendered = self._templates[event] % (_utc_timestamp_bytes(), body)
-            self._writer.submit((level, rendered, None, None))
             return
         line = {"timestamp": utc_timestamp(), "level": level_name, "event": event, **fields}
         line.update(self._static)

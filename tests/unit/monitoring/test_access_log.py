@@ -1,4 +1,4 @@
-"""The access line: the pre-rendered fast path writes what the generic dict path writes."""
+"""The access line: the per-route template path writes what the dict path writes."""
 
 from __future__ import annotations
 
