@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +123,23 @@ def test_the_per_route_template_writes_the_same_bytes(
         stamp = TIMESTAMP.search(got)
         assert stamp is not None
         assert TIMESTAMP.sub(stamp.group(), want, count=1) == got
+
+
+def test_durations_and_times_are_written_as_orjson_writes_them(tmp_path: Path) -> None:
+    # Numbers come from lookup tables below one second: every table entry, and the
+    # larger durations that are rendered the long way, read back as orjson writes them.
+    micros = [*range(0, 1_000_000, 997), 999_999, 1_000_000, 1_000_001, 12_345_678, 7, 500]
+    before = time.time()
+
+    def log(access: AccessLog) -> None:
+        for us in micros:
+            access.request("GET", "/r", 200, "/r", us / 1e6, "::1", None, {"request_id": "x"})
+
+    lines = logged_lines(tmp_path, {}, log)
+    after = time.time()
+    assert len(lines) == len(micros)
+    for us, line in zip(micros, lines, strict=True):
+        assert f',"duration_ms":{orjson.dumps(round(us) / 1000).decode()},' in line
+        stamp = orjson.loads(line)["timestamp"]
+        written = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+        assert before - 1e-6 <= written <= after + 1e-6
