@@ -25,7 +25,7 @@ from ykmake.monitoring.routes import route_template
 
 __all__ = ["ObservabilityMiddleware"]
 
-_VALID_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:@+=/-]{1,128}")
+_VALID_REQUEST_ID: Final = re.compile(rb"[A-Za-z0-9._:@+=/-]{1,128}")
 ErrorHook = Callable[[BaseException, dict[str, Any]], object]
 _perf_counter = time.perf_counter  # bound once: the hot path calls it directly
 
@@ -114,20 +114,16 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send)
             return
         start = _perf_counter()
-        request_id = user_agent = forwarded = None
-        header = self.header
-        for name, value in scope["headers"]:
-            if name == header:
-                request_id = value.decode("latin-1")
-            elif name == b"user-agent":
-                user_agent = value
-            elif name == b"x-forwarded-for":
-                forwarded = value
-        if request_id is None or _VALID_REQUEST_ID.fullmatch(request_id) is None:
+        headers = dict(scope["headers"])  # one C call, whatever the number of headers
+        raw_id = headers.get(self.header)
+        if raw_id is None or _VALID_REQUEST_ID.fullmatch(raw_id) is None:
             request_id = new_request_id()
+            raw_id = request_id.encode()
+        else:
+            request_id = raw_id.decode()
         ctx: dict[str, Any] = {"request_id": request_id}
         token = start_request(ctx)
-        rid_header = (header, request_id.encode("latin-1"))
+        rid_header = (self.header, raw_id)
         status = 500
         started = completed = disconnected = False
         skipped = scope["path"] in self.skip_paths  # /metrics: neither counted nor in flight
@@ -135,28 +131,22 @@ class ObservabilityMiddleware:
         if inflight is not None:
             inflight[id(scope)] = scope
 
-        async def receive_wrapper() -> Message:
-            nonlocal disconnected
-            message = await receive()
-            if message["type"] == "http.disconnect" and not completed:
-                disconnected = True
-            return message
-
         async def send_wrapper(message: Message) -> None:
             nonlocal status, started, completed, disconnected
-            if message["type"] == "http.response.start":
+            kind = message["type"]
+            if kind == "http.response.start":
                 status = message["status"]
                 started = True
                 message["headers"] = [*message.get("headers", ()), rid_header]
-            elif message["type"] == "http.response.body" and not message.get("more_body"):
-                if not disconnected and _probe_disconnect(receive):
-                    disconnected = True
+            elif kind == "http.response.body" and not message.get("more_body"):
+                # Before the last body goes out: a client that leaves later left in time.
+                disconnected = _probe_disconnect(receive)
                 completed = True
             await send(message)
 
         transaction = self.tracer.start(scope["method"], scope["path"]) if self.tracer else None
         try:
-            await self.app(scope, receive_wrapper, send_wrapper)
+            await self.app(scope, receive, send_wrapper)
         except Exception as exc:  # noqa: BLE001 - captured once here, answered as a JSON 500
             if not started:
                 status = 500
@@ -167,9 +157,11 @@ class ObservabilityMiddleware:
         finally:
             end_request(token)
             if inflight is not None:
-                inflight.pop(id(scope), None)
+                del inflight[id(scope)]
             if not skipped:
-                self._finish(scope, ctx, start, status, user_agent, forwarded, disconnected)
+                if not completed:  # cut short (a stream that saw the client leave, an error)
+                    disconnected = _probe_disconnect(receive)
+                self._finish(scope, ctx, start, status, headers, disconnected)
             if transaction is not None:  # after the exemplar read the still-current trace id
                 self.tracer.finish(transaction, route_template(scope), status)
 
@@ -179,8 +171,7 @@ class ObservabilityMiddleware:
         ctx: dict[str, Any],
         start: float,
         status: int,
-        user_agent: bytes | None,
-        forwarded: bytes | None,
+        headers: dict[bytes, bytes],
         disconnected: bool,
     ) -> None:
         duration = _perf_counter() - start
@@ -192,11 +183,12 @@ class ObservabilityMiddleware:
             if self.access_log is not None:
                 client = scope.get("client")
                 peer = client[0] if client else None
+                forwarded = headers.get(b"x-forwarded-for")
                 if forwarded is not None:
                     peer = self.client_ip.resolve(peer, forwarded)
                 self.access_log.request(
-                    method, route, status, scope["path"], duration, peer, user_agent, ctx,
-                    disconnected,
+                    method, route, status, scope["path"], duration, peer,
+                    headers.get(b"user-agent"), ctx, disconnected,
                 )  # fmt: skip
         except Exception:  # noqa: BLE001, S110 - telemetry never breaks the request
             pass

@@ -285,3 +285,33 @@ def test_any_server_s_disconnect_is_noticed_for_a_plain_response(
     (line,) = access_lines(tmp_path)
     assert line["event"] == event
     assert line["path"] == "/slow"
+
+
+def test_a_stream_cut_short_by_the_client_is_a_premature_close(tmp_path: Path) -> None:
+    """A streaming app that sees http.disconnect and stops before its last body: the line
+    says the connection closed prematurely, with the status already sent."""
+    runtime = configure_logging(LoggingConfig(log_dir=tmp_path))
+
+    async def stream(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"first chunk", "more_body": True})
+        while (await receive())["type"] != "http.disconnect":
+            pass  # what a stream does while it waits for the client to leave
+
+    middleware = ObservabilityMiddleware(stream, access_log=AccessLog(runtime))
+    scope: Scope = {"type": "http", "method": "GET", "path": "/feed", "headers": [], "client": None}
+
+    async def go() -> None:
+        async def receive() -> Message:
+            return {"type": "http.disconnect"}
+
+        async def send(message: Message) -> None:
+            return None
+
+        await middleware(scope, receive, send)
+
+    asyncio.run(go())
+    runtime.close()
+    (line,) = access_lines(tmp_path)
+    assert line["event"] == "connection closed prematurely"
+    assert line["status"] == 200
