@@ -3,9 +3,10 @@
 Run: ``uv run python -m benchmarks.run`` (``--quick`` for a smoke run of a minute or so;
 the full run takes about twelve minutes). Needs ``wrk`` (Debian package) for the HTTP parts.
 
-Sections: per-request cost in-process with 1 and 50 routes (`bench_asgi`), requests/s over
-HTTP (`bench_http`), request latency beside back-to-back scrapes (`bench_scrape`) and the
-/metrics exposition itself (`bench_exposition`).
+Sections: per-request cost in-process with 1 and 50 routes (`bench_asgi`), the same
+requests' instructions counted by valgrind (`bench_instructions`; skipped without valgrind),
+requests/s over HTTP (`bench_http`), request latency beside back-to-back scrapes
+(`bench_scrape`) and the /metrics exposition itself (`bench_exposition`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable
 
 from benchmarks.bench_asgi import Result, measure_in_process, print_in_process
 from benchmarks.bench_http import measure_http, print_http
+from benchmarks.bench_instructions import measure_instructions, print_instructions
 from benchmarks.bench_scrape import measure_scrape_stall, print_scrape_stall, render_vs_upstream
 
 Out = Callable[[str], object]
@@ -55,6 +57,16 @@ def main(argv: list[str] | None = None) -> None:
     out("")
     asgi = {n: measure_in_process(n, quick=args.quick) for n in (1, 50)}
     print_in_process(asgi, out)
+    out("")
+    out("## Instructions per request, in-process (callgrind; thousands)")
+    out("")
+    try:
+        instructions = {n: measure_instructions(n, quick=args.quick) for n in (1, 50)}
+    except RuntimeError as exc:  # valgrind is optional: the timed sections stand alone
+        instructions = {}
+        out(f"Skipped: {exc}.")
+    else:
+        print_instructions(instructions, out)
     out("")
     out("## Over HTTP: uvicorn, one worker, wrk -t1 -c16")
     out("")
@@ -130,6 +142,16 @@ def main(argv: list[str] | None = None) -> None:
         f"{v} {http[v].rps / http['bare'].rps:.0%}" for v in ("handmade", "instrumentator")
     )
     out(f"For scale, requests/s kept over HTTP in the same run: {kept}.")
+    if instructions:
+
+        def more(n: int, variant: str) -> float:
+            return instructions[n][variant] - instructions[n]["bare"]
+
+        shares = " and ".join(
+            f"{more(n, 'full') / more(n, 'instrumentator'):.2f} with {n} route{'s' * (n > 1)}"
+            for n in (1, 50)
+        )
+        out(f"In instructions per request, full adds {shares} of what the instrumentator adds.")
     out("")
     out("## /metrics exposition (benchmarks.bench_exposition)")
     out("")
