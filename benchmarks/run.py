@@ -1,7 +1,8 @@
 """Every benchmark in one run, as markdown, with the goals checked from the same run.
 
 Run: ``uv run python -m benchmarks.run`` (``--quick`` for a smoke run of a minute or so;
-the full run takes about twelve minutes). Needs ``wrk`` (Debian package) for the HTTP parts.
+the full run takes about seventeen minutes). Needs ``wrk`` (Debian package) for the HTTP
+parts and ``valgrind`` for the instruction counts (skipped without it).
 
 Sections: per-request cost in-process with 1 and 50 routes (`bench_asgi`), the same
 requests' instructions counted by valgrind (`bench_instructions`; skipped without valgrind),
