@@ -48,7 +48,7 @@ _SAFE_KEYS: Final = frozenset(
     {"method", "path", "route", "status", "duration_ms", "client_ip", "user_agent",
      "request_id", "user_id"}
 )  # fmt: skip
-_MAX_TEMPLATES: Final = 4096  # (method, route, status) is bounded by the app; this guards odd apps
+_MAX_ROUTE_PARTS: Final = 4096  # (method, route, status) is bounded by the app; guards odd apps
 _MAX_CACHED_VALUES: Final = 1024  # client addresses / user agents: clients choose them
 _MAX_CACHED_AGENT: Final = 512  # bytes of JSON; longer user agents are rendered each time
 _EVENTS: Final = (("info", "request completed"), ("warning", "connection closed prematurely"))
@@ -77,7 +77,7 @@ class AccessLog:
         self._tail = b"," + tail[1:] + b"\n"
         self._fast = self._console is None and not self._static.keys() & _SAFE_KEYS
         # (method, route, status, premature) -> the line's parts fixed by them, for `request`.
-        self._lines: dict[tuple[str, str, int, bool], tuple[bytes, bytes]] = {}
+        self._route_parts: dict[tuple[str, str, int, bool], tuple[bytes, bytes]] = {}
         # JSON of client addresses and user agents seen: a few values serve most requests.
         self._clients: dict[str | None, bytes] = {}
         self._agents: dict[bytes | None, bytes] = {}
@@ -93,21 +93,21 @@ class AccessLog:
             self._redactor(None, "", line)
         self._writer.submit((level, self._dumps(line, default=str, option=self._opts), None, None))
 
-    def _line_template(
+    def _fixed_parts(
         self, method: str, route: str, status: int, premature: bool
     ) -> tuple[bytes, bytes]:
         """What follows the timestamp up to the path, and what follows the path up to the
         duration: the two parts of a line that depend on (method, route, status)."""
         level_name, event = _EVENTS[premature]
         dumps = orjson.dumps
-        template = (
+        parts = (
             b'Z","level":"%s","event":"%s","method":%s,"path":'
             % (level_name.encode(), event.encode(), dumps(method)),
             b',"route":%s,"status":%s,"duration_ms":' % (dumps(route), dumps(status)),
         )
-        if method in STANDARD_METHODS and len(self._lines) < _MAX_TEMPLATES:
-            self._lines[(method, route, status, premature)] = template  # never a client's key
-        return template
+        if method in STANDARD_METHODS and len(self._route_parts) < _MAX_ROUTE_PARTS:
+            self._route_parts[(method, route, status, premature)] = parts  # never a client's key
+        return parts
 
     def _second(self, second: int) -> bytes:
         """'{"timestamp":"YYYY-mm-ddTHH:MM:SS.' for a unix second, rendered once a second."""
@@ -149,9 +149,9 @@ class AccessLog:
             )
             self._emit(level, level_name, event, fields)
             return
-        template = self._lines.get((method, route, status, premature))
-        if template is None:
-            template = self._line_template(method, route, status, premature)
+        parts = self._route_parts.get((method, route, status, premature))
+        if parts is None:
+            parts = self._fixed_parts(method, route, status, premature)
         dumps = self._dumps
         client_json = self._clients.get(client_ip)
         if client_json is None:
@@ -177,8 +177,8 @@ class AccessLog:
             rest = {k: v for k, v in ctx.items() if k != "request_id"}
             extra = b"," + dumps(rest, default=str)[1:-1]
         line = b"".join((
-            prefix, _DIGITS3[now // 1000], _DIGITS3[now % 1000], template[0], dumps(path),
-            template[1],
+            prefix, _DIGITS3[now // 1000], _DIGITS3[now % 1000], parts[0], dumps(path),
+            parts[1],
             ms_whole, ms_fraction, b',"client_ip":', client_json, b',"user_agent":', agent_json,
             b',"request_id":', dumps(ctx["request_id"]), extra, self._tail,
         ))  # fmt: skip

@@ -1,4 +1,4 @@
-"""The access line: the per-route template path writes what the dict path writes."""
+"""The access line: the per-route path writes what the dict path writes."""
 
 from __future__ import annotations
 
@@ -85,13 +85,13 @@ def test_every_line_has_the_schema_in_order(
 
 
 def request_lines(tmp_path: Path, extra_static: dict[str, Any], premature: bool) -> list[str]:
-    """The same CASES through `AccessLog.request`, the middleware's per-route template path."""
+    """The same CASES through `AccessLog.request`, the middleware's per-route path."""
 
     def log(access: AccessLog) -> None:
         for fields in [*CASES, {**BASE, "method": "PURGE%s"}]:  # a client's odd method too
             ua = fields["user_agent"]
             ctx = {k: v for k, v in fields.items() if k not in BASE or k == "request_id"}
-            for _ in range(2):  # the second time from the cached template
+            for _ in range(2):  # the second time from the cached parts
                 access.request(
                     fields["method"], fields["route"], fields["status"], fields["path"],
                     fields["duration_ms"] / 1000, fields["client_ip"],
@@ -103,7 +103,7 @@ def request_lines(tmp_path: Path, extra_static: dict[str, Any], premature: bool)
 
 @pytest.mark.parametrize("premature", [False, True])
 @pytest.mark.parametrize("extra_static", [{}, {"region": "eu-%s-1"}])
-def test_the_per_route_template_writes_the_same_bytes(
+def test_the_per_route_path_writes_the_same_bytes(
     tmp_path: Path, extra_static: dict[str, Any], premature: bool
 ) -> None:
     # A header arrives as bytes, read as latin-1 (as the middleware does).
@@ -112,13 +112,13 @@ def test_the_per_route_template_writes_the_same_bytes(
         for f in CASES
     ]
     by_dict = write_lines(tmp_path / "dict", extra_static, premature, as_received)
-    by_template = request_lines(tmp_path / "template", extra_static, premature)
+    by_route = request_lines(tmp_path / "route", extra_static, premature)
     expected = [line for line in by_dict for _ in range(2)]
     odd = orjson.loads(by_dict[0])
     odd["method"] = "PURGE%s"
     expected += [orjson.dumps(odd).decode()] * 2
-    assert len(by_template) == len(expected)
-    for got, want in zip(by_template, expected, strict=True):
+    assert len(by_route) == len(expected)
+    for got, want in zip(by_route, expected, strict=True):
         # identical but for the time each was written
         stamp = TIMESTAMP.search(got)
         assert stamp is not None

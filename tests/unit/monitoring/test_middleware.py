@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.routing import Mount, Route
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tests.conftest import SettingsFactory
 from tests.support.logs import access_lines, read_lines
@@ -251,6 +251,24 @@ def test_plain_router_routes_are_labelled(make_settings: SettingsFactory) -> Non
     mon.logging.close()
 
 
+def served_once(
+    tmp_path: Path, app: ASGIApp, path: str, receive: Callable[[], Awaitable[Message]]
+) -> dict[str, Any]:
+    """The access line of one GET ``path`` through the middleware, off uvicorn, with the
+    server's ``receive``."""
+    runtime = configure_logging(LoggingConfig(log_dir=tmp_path))
+    middleware = ObservabilityMiddleware(app, access_log=AccessLog(runtime))
+    scope: Scope = {"type": "http", "method": "GET", "path": path, "headers": [], "client": None}
+
+    async def send(message: Message) -> None:
+        return None
+
+    asyncio.run(middleware(scope, receive, send))
+    runtime.close()
+    (line,) = access_lines(tmp_path)
+    return line
+
+
 @pytest.mark.parametrize(
     ("client_left", "event"),
     [(True, "connection closed prematurely"), (False, "request completed")],
@@ -260,29 +278,15 @@ def test_any_server_s_disconnect_is_noticed_for_a_plain_response(
 ) -> None:
     """Off uvicorn, the server's receive() is stepped once: an immediate http.disconnect means
     the client left, a receive() that suspends means it is still there."""
-    runtime = configure_logging(LoggingConfig(log_dir=tmp_path))
-    middleware = ObservabilityMiddleware(
-        PlainTextResponse("slow answer"), access_log=AccessLog(runtime)
-    )
-    scope: Scope = {"type": "http", "method": "GET", "path": "/slow", "headers": [], "client": None}
+    gone = asyncio.Event()
+    if client_left:
+        gone.set()
 
-    async def go() -> None:
-        gone = asyncio.Event()
-        if client_left:
-            gone.set()
+    async def receive() -> Message:
+        await gone.wait()
+        return {"type": "http.disconnect"}
 
-        async def receive() -> Message:
-            await gone.wait()
-            return {"type": "http.disconnect"}
-
-        async def send(message: Message) -> None:
-            return None
-
-        await middleware(scope, receive, send)
-
-    asyncio.run(go())
-    runtime.close()
-    (line,) = access_lines(tmp_path)
+    line = served_once(tmp_path, PlainTextResponse("slow answer"), "/slow", receive)
     assert line["event"] == event
     assert line["path"] == "/slow"
 
@@ -290,7 +294,6 @@ def test_any_server_s_disconnect_is_noticed_for_a_plain_response(
 def test_a_stream_cut_short_by_the_client_is_a_premature_close(tmp_path: Path) -> None:
     """A streaming app that sees http.disconnect and stops before its last body: the line
     says the connection closed prematurely, with the status already sent."""
-    runtime = configure_logging(LoggingConfig(log_dir=tmp_path))
 
     async def stream(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
@@ -298,20 +301,9 @@ def test_a_stream_cut_short_by_the_client_is_a_premature_close(tmp_path: Path) -
         while (await receive())["type"] != "http.disconnect":
             pass  # what a stream does while it waits for the client to leave
 
-    middleware = ObservabilityMiddleware(stream, access_log=AccessLog(runtime))
-    scope: Scope = {"type": "http", "method": "GET", "path": "/feed", "headers": [], "client": None}
+    async def receive() -> Message:
+        return {"type": "http.disconnect"}
 
-    async def go() -> None:
-        async def receive() -> Message:
-            return {"type": "http.disconnect"}
-
-        async def send(message: Message) -> None:
-            return None
-
-        await middleware(scope, receive, send)
-
-    asyncio.run(go())
-    runtime.close()
-    (line,) = access_lines(tmp_path)
+    line = served_once(tmp_path, stream, "/feed", receive)
     assert line["event"] == "connection closed prematurely"
     assert line["status"] == 200
