@@ -13,7 +13,7 @@ an async handler returning a small JSON object); the benchmark hits the last one
   tracing off: a successful request should cost (almost) nothing more.
 * ``handmade``: the smallest useful metrics middleware, written by hand: pure ASGI, a
   prometheus_client ``Counter`` and ``Histogram`` labelled with the route template read from
-  ``scope["route"]``; no log line, no request id. The yardstick the goals are set against.
+  ``scope["route"]``; no log line, no request id. A yardstick for what metrics alone cost.
 * ``instrumentator``: prometheus-fastapi-instrumentator with its defaults.
 * ``starlette-exporter``: ``PrometheusMiddleware(group_paths=True)``.
 * ``otel``: OpenTelemetry's ASGI middleware with an SDK ``MeterProvider``.

@@ -144,10 +144,7 @@ class AccessLog:
             fields = {"method": method, "path": path, "route": route, "status": status,
                       "duration_ms": micros / 1000, "client_ip": client_ip, "user_agent": ua,
                       **ctx}  # fmt: skip
-            level, level_name, event = (
-                (logging.WARNING, *_EVENTS[1]) if premature else (logging.INFO, *_EVENTS[0])
-            )
-            self._emit(level, level_name, event, fields)
+            (self.premature if premature else self.completed)(fields)
             return
         parts = self._route_parts.get((method, route, status, premature))
         if parts is None:
@@ -177,8 +174,7 @@ class AccessLog:
             rest = {k: v for k, v in ctx.items() if k != "request_id"}
             extra = b"," + dumps(rest, default=str)[1:-1]
         line = b"".join((
-            prefix, _DIGITS3[now // 1000], _DIGITS3[now % 1000], parts[0], dumps(path),
-            parts[1],
+            prefix, _DIGITS3[now // 1000], _DIGITS3[now % 1000], parts[0], dumps(path), parts[1],
             ms_whole, ms_fraction, b',"client_ip":', client_json, b',"user_agent":', agent_json,
             b',"request_id":', dumps(ctx["request_id"]), extra, self._tail,
         ))  # fmt: skip
@@ -186,8 +182,8 @@ class AccessLog:
 
     def completed(self, fields: dict[str, Any]) -> None:
         if self._info_enabled:
-            self._emit(logging.INFO, "info", "request completed", fields)
+            self._emit(logging.INFO, *_EVENTS[0], fields)
 
     def premature(self, fields: dict[str, Any]) -> None:
         if self._warning_enabled:
-            self._emit(logging.WARNING, "warning", "connection closed prematurely", fields)
+            self._emit(logging.WARNING, *_EVENTS[1], fields)

@@ -148,10 +148,9 @@ class LogWriter:
         return list(starmap(self._pending.popleft, repeat((), len(self._pending))))
 
     def _write_batch(self, items: list[Item]) -> None:
-        """One ``write`` per file per batch: a write releases the GIL and the event loop
-        must hand it back, so per-line writes would cost the loop a GIL round trip each."""
-        if not items:
-            return
+        """Write ``items`` (never empty) with one ``write`` per file: a write releases the GIL
+        and the event loop must hand it back, so per-line writes would cost the loop a GIL
+        round trip each."""
         # Sorted out in C (map, min, max, set): a batch is hundreds of lines, almost all of
         # them info lines for the combined file alone.
         lines = list(map(_LINE, items))
