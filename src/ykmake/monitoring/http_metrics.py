@@ -1,4 +1,4 @@
-"""RED metrics for the middleware: one series lookup per request, no locks.
+"""RED metrics for the middleware: one series per route, looked up once, no locks.
 
 ``path`` is the route template, unknown methods collapse to ``OTHER``: the number of series
 is bounded by the app's routes, never by what clients send.
@@ -22,12 +22,15 @@ from ykmake.monitoring._http_series import COUNT, FIRST_BUCKET, SUM, Series
 from ykmake.monitoring.metrics import MonitoringMetrics
 from ykmake.monitoring.routes import route_template
 
-__all__ = ["STANDARD_METHODS", "HttpMetricsRecorder"]
+__all__ = ["STANDARD_METHODS", "Handle", "HttpMetricsRecorder"]
 
 STANDARD_METHODS: Final = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 )
 _MAX_EXEMPLAR_RUNES: Final = 128  # OpenMetrics' limit on an exemplar's label names + values
+_time = time.time
+# A series of the lock-free collector, or prometheus_client's (counter, histogram) children.
+Handle = Series | tuple[Any, Any]
 
 
 class HttpMetricsRecorder:
@@ -39,16 +42,15 @@ class HttpMetricsRecorder:
     def __init__(self, metrics: MonitoringMetrics, *, exemplars: bool = True) -> None:
         self.metrics = metrics
         self.exemplars = exemplars and not metrics.multiprocess
-        self._series: dict[tuple[str, str, int], Series] = {}
-        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._handles: dict[tuple[str, str, int], Handle] = {}
         self.inflight: dict[int, Scope] = {}  # id(scope) -> scope, filled by the middleware
         self._trace_id: Callable[[], str | None] | None = None
         self._progress_labels: set[tuple[str, str]] = set()
         if metrics.http_series is not None:
             self._bounds = metrics.http_series.bounds
-            self.observe = self._observe_series  # type: ignore[method-assign]
+            self.record = self._record_series  # type: ignore[method-assign, assignment]
         else:
-            self.observe = self._observe_client  # type: ignore[method-assign]
+            self.record = self._record_client  # type: ignore[method-assign, assignment]
 
     def set_trace_id_getter(self, getter: Callable[[], str | None]) -> None:
         """A callable returning the current trace id (or None) for exemplars."""
@@ -57,21 +59,32 @@ class HttpMetricsRecorder:
     def observe(
         self, method: str, route: str, status: int, seconds: float, request_id: str
     ) -> None:
+        """Count one finished request."""
+        self.record(self.handle(method, route, status), seconds, request_id)
+
+    def handle(self, method: str, route: str, status: int) -> Handle:
+        """What :meth:`record` takes for these labels: callers that keep it per route (the
+        middleware) skip the lookup."""
+        key = (method, route, status)
+        found = self._handles.get(key)
+        if found is None:
+            labels = (method if method in STANDARD_METHODS else "OTHER", route, str(status))
+            if self.metrics.http_series is not None:
+                found = self.metrics.http_series.series(*labels)
+            else:
+                requests = self.metrics.http_requests_total
+                duration = self.metrics.http_request_duration_seconds
+                assert requests is not None
+                assert duration is not None
+                found = (requests.labels(*labels), duration.labels(*labels))
+            if method in STANDARD_METHODS:  # never cache under a client-chosen key
+                self._handles[key] = found
+        return found
+
+    def record(self, handle: Handle, seconds: float, request_id: str) -> None:
         """Count one finished request (bound in ``__init__`` to the mode's implementation)."""
 
-    def _labels(self, method: str, route: str, status: int) -> tuple[str, str, str]:
-        return (method if method in STANDARD_METHODS else "OTHER", route, str(status))
-
-    def _observe_series(
-        self, method: str, route: str, status: int, seconds: float, request_id: str
-    ) -> None:
-        key = (method, route, status)
-        series = self._series.get(key)
-        if series is None:
-            assert self.metrics.http_series is not None
-            series = self.metrics.http_series.series(*self._labels(method, route, status))
-            if method in STANDARD_METHODS:  # never cache under a client-chosen key
-                self._series[key] = series
+    def _record_series(self, series: Series, seconds: float, request_id: str) -> None:
         values = series.values
         bucket = bisect_left(self._bounds, seconds)  # first upper bound >= seconds
         values[COUNT] += 1
@@ -83,22 +96,10 @@ class HttpMetricsRecorder:
             # long (valid) X-Request-ID costs the exemplar, never the observation.
             size = 10 + len(request_id) + (8 + len(trace_id) if trace_id else 0)
             if size <= _MAX_EXEMPLAR_RUNES:
-                series.exemplars[bucket] = (request_id, trace_id, seconds, time.time())
+                series.exemplars[bucket] = (request_id, trace_id, seconds, _time())
 
-    def _observe_client(
-        self, method: str, route: str, status: int, seconds: float, request_id: str
-    ) -> None:
-        key = (method, route, status)
-        pair = self._children.get(key)
-        if pair is None:
-            requests = self.metrics.http_requests_total
-            duration = self.metrics.http_request_duration_seconds
-            assert requests is not None
-            assert duration is not None
-            labels = self._labels(method, route, status)
-            pair = (requests.labels(*labels), duration.labels(*labels))
-            if method in STANDARD_METHODS:  # never cache under a client-chosen key
-                self._children[key] = pair
+    @staticmethod
+    def _record_client(pair: tuple[Any, Any], seconds: float, _request_id: str) -> None:
         pair[0].inc()
         pair[1].observe(seconds)
 

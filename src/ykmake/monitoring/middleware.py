@@ -8,7 +8,6 @@ and become a JSON 500 that carries the request id and no stack trace.
 from __future__ import annotations
 
 import os
-import random
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -17,28 +16,38 @@ from typing import Any, Final
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ykmake.monitoring.access_log import AccessLog
+from ykmake.monitoring.access_log import AccessLog, LineParts
 from ykmake.monitoring.client_ip import ClientIPResolver
-from ykmake.monitoring.http_metrics import HttpMetricsRecorder
+from ykmake.monitoring.http_metrics import STANDARD_METHODS, Handle, HttpMetricsRecorder
 from ykmake.monitoring.request_context import end_request, start_request
-from ykmake.monitoring.routes import route_template
+from ykmake.monitoring.routes import is_fixed, route_template
 
 __all__ = ["ObservabilityMiddleware"]
 
 _VALID_REQUEST_ID: Final = re.compile(rb"[A-Za-z0-9._:@+=/-]{1,128}")
 ErrorHook = Callable[[BaseException, dict[str, Any]], object]
 _perf_counter = time.perf_counter  # bound once: the hot path calls it directly
+_MAX_RECORDS: Final = 4096  # (route, method, status) is bounded by the app; guards odd apps
+# Per (route, method, status): the route object, its template, the metrics handle and the
+# access line's parts (None for what is switched off).
+_Record = tuple[Any, str, Handle | None, LineParts | None]
 
 
-# Request ids correlate lines, they guard nothing: a PRNG seeded from the OS (and reseeded in
-# forked workers) gives 128 random bits for a fifth of os.urandom's syscall.
-_ids = random.Random(os.urandom(32))
-os.register_at_fork(after_in_child=lambda: _ids.seed(os.urandom(32)))
+# Request ids come from the OS's CSPRNG 256 at a time: one urandom call and one hex
+# conversion, split in C, cost a request a list pop instead of a PRNG call and a
+# conversion of its own. A forked worker starts with an empty pool, so it shares no id.
+_POOL_SIZE: Final = 256
+_pool: list[str] = []
+os.register_at_fork(after_in_child=_pool.clear)
 
 
 def new_request_id() -> str:
     """32 random hex digits."""
-    return _ids.getrandbits(128).to_bytes(16, "big").hex()
+    try:
+        return _pool.pop()
+    except IndexError:
+        _pool.extend(os.urandom(16 * _POOL_SIZE).hex(" ", 16).split())
+        return _pool.pop()
 
 
 # Servers whose receive() answers from a `disconnected` flag on the object it is bound to.
@@ -108,14 +117,26 @@ class ObservabilityMiddleware:
         self.tracer = tracer  # SentryTracer: a transaction for sampled requests only
         # Requests in flight, read at scrape time for http_requests_in_progress.
         self.inflight = metrics.inflight if metrics is not None else None
+        self._wanted = frozenset({self.header, b"user-agent", b"x-forwarded-for"})
+        # (id(route), method, status) -> its record; the route is kept to check identity,
+        # as ids are reused.
+        self._records: dict[tuple[int, str, int], _Record] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         start = _perf_counter()
-        headers = dict(scope["headers"])  # one C call, whatever the number of headers
-        raw_id = headers.get(self.header)
+        raw_id = agent = forwarded = None
+        wanted, id_header = self._wanted, self.header
+        for name, value in scope["headers"]:  # the three headers read, in one pass
+            if name in wanted:
+                if name == id_header:
+                    raw_id = value
+                elif name == b"user-agent":
+                    agent = value
+                else:
+                    forwarded = value
         if raw_id is None or _VALID_REQUEST_ID.fullmatch(raw_id) is None:
             request_id = new_request_id()
             raw_id = request_id.encode()
@@ -123,75 +144,86 @@ class ObservabilityMiddleware:
             request_id = raw_id.decode()
         ctx: dict[str, Any] = {"request_id": request_id}
         token = start_request(ctx)
-        rid_header = (self.header, raw_id)
-        status = 500
-        started = completed = disconnected = False
+        rid_header = (id_header, raw_id)
+        status: int | None = None  # None until the response started
+        disconnected: bool | None = None  # None until the last body went out
         skipped = scope["path"] in self.skip_paths  # /metrics: neither counted nor in flight
         inflight = self.inflight if not skipped else None
         if inflight is not None:
             inflight[id(scope)] = scope
 
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status, started, completed, disconnected
+        # A plain function handing back send's awaitable: the app awaits it just the same,
+        # and no coroutine of its own is made for every message.
+        def send_wrapper(message: Message) -> Awaitable[None]:
+            nonlocal status, disconnected
             kind = message["type"]
             if kind == "http.response.start":
                 status = message["status"]
-                started = True
                 message["headers"] = [*message.get("headers", ()), rid_header]
             elif kind == "http.response.body" and not message.get("more_body"):
                 # Before the last body goes out: a client that leaves later left in time.
                 disconnected = _probe_disconnect(receive)
-                completed = True
-            await send(message)
+            return send(message)
 
         transaction = self.tracer.start(scope["method"], scope["path"]) if self.tracer else None
         try:
             await self.app(scope, receive, send_wrapper)
         except Exception as exc:  # noqa: BLE001 - captured once here, answered as a JSON 500
-            if not started:
-                status = 500
             if self.on_error is not None:
-                self._capture(exc, scope, status)
-            if not started:
+                self._capture(exc, scope, 500 if status is None else status)
+            if status is None:
                 await self._send_500(send_wrapper, request_id)
         finally:
             end_request(token)
             if inflight is not None:
                 del inflight[id(scope)]
+            code = 500 if status is None else status  # no response at all: counted as a 500
+            record = None
             if not skipped:
-                if not completed:  # cut short (a stream that saw the client leave, an error)
+                if disconnected is None:  # cut short (a stream that saw the client leave, an error)
                     disconnected = _probe_disconnect(receive)
-                self._finish(scope, ctx, start, status, headers, disconnected)
+                duration = _perf_counter() - start
+                method, route = scope["method"], scope.get("route")
+                record = self._records.get((id(route), method, code))
+                if record is None or record[0] is not route:
+                    record = self._record(scope, route, method, code)
+                try:
+                    if record[2] is not None:
+                        self.metrics.record(record[2], duration, request_id)  # type: ignore[union-attr]
+                    if record[3] is not None:
+                        peer = scope.get("client")
+                        peer = peer[0] if peer else None
+                        if forwarded is not None:
+                            peer = self.client_ip.resolve(peer, forwarded)
+                        self.access_log.line(  # type: ignore[union-attr]
+                            record[3], method, record[1], code, scope["path"], duration, peer,
+                            agent, ctx, raw_id if ctx.get("request_id") is request_id else None,
+                            disconnected,
+                        )  # fmt: skip
+                except Exception:  # noqa: BLE001, S110 - telemetry never breaks the request
+                    pass
             if transaction is not None:  # after the exemplar read the still-current trace id
-                self.tracer.finish(transaction, route_template(scope), status)
+                template = record[1] if record is not None else route_template(scope)
+                self.tracer.finish(transaction, template, code)
 
-    def _finish(
-        self,
-        scope: Scope,
-        ctx: dict[str, Any],
-        start: float,
-        status: int,
-        headers: dict[bytes, bytes],
-        disconnected: bool,
-    ) -> None:
-        duration = _perf_counter() - start
-        route = route_template(scope)
-        method = scope["method"]
-        try:
-            if self.metrics is not None:
-                self.metrics.observe(method, route, status, duration, ctx["request_id"])
-            if self.access_log is not None:
-                client = scope.get("client")
-                peer = client[0] if client else None
-                forwarded = headers.get(b"x-forwarded-for")
-                if forwarded is not None:
-                    peer = self.client_ip.resolve(peer, forwarded)
-                self.access_log.request(
-                    method, route, status, scope["path"], duration, peer,
-                    headers.get(b"user-agent"), ctx, disconnected,
-                )  # fmt: skip
-        except Exception:  # noqa: BLE001, S110 - telemetry never breaks the request
-            pass
+    def _record(self, scope: Scope, route: Any, method: str, status: int) -> _Record:
+        """What a request of this route, method and status is recorded with, worked out on
+        the first such request and kept while the route's template is fixed."""
+        template = route_template(scope)
+        record: _Record = (
+            route,
+            template,
+            self.metrics.handle(method, template, status) if self.metrics is not None else None,
+            self.access_log.parts(method, template, status) if self.access_log else None,
+        )
+        if (
+            route is not None
+            and method in STANDARD_METHODS  # never a client's key
+            and is_fixed(route)
+            and len(self._records) < _MAX_RECORDS
+        ):
+            self._records[(id(route), method, status)] = record
+        return record
 
     def _capture(self, exc: BaseException, scope: Scope, status: int) -> None:
         try:

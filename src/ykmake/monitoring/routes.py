@@ -22,7 +22,7 @@ from typing import Any, Final
 from starlette.routing import Match, Mount
 from starlette.types import Scope
 
-__all__ = ["UNMATCHED", "route_template"]
+__all__ = ["UNMATCHED", "is_fixed", "route_template"]
 
 UNMATCHED: Final = "unmatched"
 _MAX_CACHED: Final = 10_000  # routes are finite; this only guards odd apps
@@ -108,3 +108,11 @@ def route_template(scope: Scope) -> str:
         if len(_cache) < _MAX_CACHED:
             _cache[id(route)] = hit
     return hit[1] if hit[1] is not None else _root_prefixed(scope, route)
+
+
+def is_fixed(route: Any) -> bool:
+    """Whether the template :func:`route_template` gave for ``route`` is the same for every
+    request it serves (it is, unless no single place in the route tree fixes it and the
+    request's ``root_path`` decides)."""
+    hit = _cache.get(id(route))
+    return hit is not None and hit[0] is route and hit[1] is not None
