@@ -352,6 +352,8 @@ def fastapi_app(make_settings: SettingsFactory) -> Iterator[FastAPI]:
 
     app.mount("/sub", sub)
     app.router.routes.append(Mount("/users/{uid}", routes=[Route("/posts/{post}", plain)]))
+    shared = Route("/items/{n}", plain)  # one route object under two mounts
+    app.router.routes += [Mount("/left", routes=[shared]), Mount("/right", routes=[shared])]
     mon = setup_monitoring(app, make_settings())
     yield app
     mon.logging.close()
@@ -380,3 +382,20 @@ def test_every_kind_of_route_is_labelled_with_its_template(
 
     assert asyncio.run(go()) == status
     assert requests_total(fastapi_app, method, template, status) == 1
+
+
+def test_a_route_under_two_mounts_is_labelled_by_the_mount_that_served_it(
+    fastapi_app: FastAPI,
+) -> None:
+    # The same route object serves both: what the first request worked out for it must not
+    # label the second.
+    async def go() -> list[int]:
+        async with client(fastapi_app) as c:
+            return [
+                (await c.get(url)).status_code
+                for url in ("/left/items/1", "/right/items/2", "/left/items/3")
+            ]
+
+    assert asyncio.run(go()) == [200, 200, 200]
+    assert requests_total(fastapi_app, "GET", "/left/items/{n}", 200) == 2
+    assert requests_total(fastapi_app, "GET", "/right/items/{n}", 200) == 1

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +20,7 @@ from tests.conftest import SettingsFactory
 from tests.support.logs import access_lines, read_lines
 from ykmake.monitoring.access_log import AccessLog
 from ykmake.monitoring.logging_setup import LoggingConfig, configure_logging
-from ykmake.monitoring.middleware import ObservabilityMiddleware
+from ykmake.monitoring.middleware import ObservabilityMiddleware, new_request_id
 from ykmake.monitoring.request_context import bind_request_context, get_request_id
 from ykmake.monitoring.setup import Monitoring, setup_monitoring
 
@@ -307,3 +310,27 @@ def test_a_stream_cut_short_by_the_client_is_a_premature_close(tmp_path: Path) -
     line = served_once(tmp_path, stream, "/feed", receive)
     assert line["event"] == "connection closed prematurely"
     assert line["status"] == 200
+
+
+def test_generated_request_ids_are_unique_and_a_forked_worker_shares_none() -> None:
+    ids = [new_request_id() for _ in range(2000)]  # several refills of the pool
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch("[0-9a-f]{32}", i) for i in ids)
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork beside other threads
+        pid = os.fork()
+    if pid == 0:  # the worker: what it draws next must not be what the parent draws next
+        try:
+            os.write(write_end, new_request_id().encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    try:
+        child = os.read(read_end, 64).decode()
+    finally:
+        os.close(read_end)
+        os.waitpid(pid, 0)
+    assert re.fullmatch("[0-9a-f]{32}", child)
+    assert child != new_request_id()
+    assert child not in ids
