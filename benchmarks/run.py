@@ -6,7 +6,9 @@ parts and ``valgrind`` for the instruction counts (skipped without it).
 
 Sections: per-request cost in-process with 1 and 50 routes (`bench_asgi`), the same
 requests' instructions counted by valgrind (`bench_instructions`; skipped without valgrind),
-requests/s over HTTP (`bench_http`), request latency beside back-to-back scrapes
+requests/s over HTTP (`bench_http`) and the same servers' instructions and estimated cycles
+per request under callgrind (`bench_http_cycles`; skipped without valgrind), request
+latency beside back-to-back scrapes
 (`bench_scrape`) and the /metrics exposition itself (`bench_exposition`).
 """
 
@@ -21,6 +23,7 @@ from collections.abc import Callable
 
 from benchmarks.bench_asgi import Result, measure_in_process, print_in_process
 from benchmarks.bench_http import measure_http, print_http
+from benchmarks.bench_http_cycles import Cycles, measure_http_cycles, print_http_cycles
 from benchmarks.bench_instructions import measure_instructions, print_instructions
 from benchmarks.bench_scrape import measure_scrape_stall, print_scrape_stall, render_vs_upstream
 
@@ -74,6 +77,16 @@ def main(argv: list[str] | None = None) -> None:
     http = measure_http(1, quick=args.quick)
     print_http(http, out)
     out("")
+    out("## Over HTTP, counted: uvicorn under callgrind (per request)")
+    out("")
+    cycles: dict[str, Cycles] = {}
+    try:
+        cycles = measure_http_cycles(quick=args.quick)
+    except RuntimeError as exc:  # valgrind is optional, as above
+        out(f"Skipped: {exc}.")
+    else:
+        print_http_cycles(cycles, out)
+    out("")
     out("## Requests beside /metrics scrapes (10k samples)")
     out("")
     stall = measure_scrape_stall(10_000, quick=args.quick)
@@ -119,6 +132,15 @@ def main(argv: list[str] | None = None) -> None:
         "≥ 90%",
         keep_cpu >= 0.9,
     )
+    if cycles:
+        keep_cycles = cycles["bare"].cycles / cycles["full"].cycles
+        _goal(
+            out,
+            "the same from estimated cycles under callgrind (bare / full)",
+            f"{keep_cycles:.0%}",
+            "≥ 90%",
+            keep_cycles >= 0.9,
+        )
     alone, loaded, _, _ = stall
     added = loaded.max - alone.max
     _goal(out, "request held up by a scrape (added max)", f"{added:.1f} ms", "≤ 10 ms", added <= 10)
