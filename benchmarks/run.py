@@ -1,15 +1,15 @@
 """Every benchmark in one run, as markdown, with the goals checked from the same run.
 
 Run: ``uv run python -m benchmarks.run`` (``--quick`` for a smoke run of a minute or so;
-the full run takes about seventeen minutes). Needs ``wrk`` (Debian package) for the HTTP
-parts and ``valgrind`` for the instruction counts (skipped without it).
+the full run takes about sixteen minutes). Needs ``wrk`` (Debian package) for the HTTP
+parts and ``valgrind`` for the instruction and cycle counts (skipped without it).
 
 Sections: per-request cost in-process with 1 and 50 routes (`bench_asgi`), the same
 requests' instructions counted by valgrind (`bench_instructions`; skipped without valgrind),
 requests/s over HTTP (`bench_http`) and the same servers' instructions and estimated cycles
 per request under callgrind (`bench_http_cycles`; skipped without valgrind), request
-latency beside back-to-back scrapes
-(`bench_scrape`) and the /metrics exposition itself (`bench_exposition`).
+latency beside back-to-back scrapes (`bench_scrape`) and the /metrics exposition itself
+(`bench_exposition`).
 """
 
 from __future__ import annotations
