@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -37,12 +36,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.bench_instructions import counting, require_valgrind
 from benchmarks.variants import target_path
 
 __all__ = ["Cycles", "measure_http_cycles", "print_http_cycles"]
 
 VARIANTS = ("bare", "full", "full-nolog", "handmade", "instrumentator")
-_TOOLS = ("valgrind", "callgrind_control", "callgrind_annotate")
 # callgrind_annotate's totals line with --cache-sim=yes:
 # Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw
 _TOTALS = re.compile(r"^(.*)PROGRAM TOTALS", re.MULTILINE)
@@ -122,11 +121,6 @@ def _wait_ready(port: int, path: str, proc: subprocess.Popen[bytes], timeout: fl
     raise RuntimeError(msg)
 
 
-def _counting(pid: int, on: bool) -> None:
-    argv = ["callgrind_control", "-i", "on" if on else "off", str(pid)]
-    subprocess.run(argv, check=True, capture_output=True, timeout=120)
-
-
 def _count(variant: str, requests: int, tmp: Path) -> Cycles:
     port, path = _free_port(), target_path(1)
     out = tmp / f"{variant}.callgrind"
@@ -139,9 +133,9 @@ def _count(variant: str, requests: int, tmp: Path) -> Cycles:
     try:
         _wait_ready(port, path, proc, timeout=900)
         _load(port, path, 400)  # warm-up: imports, caches, label children
-        _counting(proc.pid, True)
+        counting(True, proc.pid)
         _load(port, path, requests)
-        _counting(proc.pid, False)
+        counting(False, proc.pid)
     finally:
         proc.terminate()
         try:
@@ -166,10 +160,7 @@ def measure_http_cycles(
     *, quick: bool = False, variants: tuple[str, ...] = VARIANTS
 ) -> dict[str, Cycles]:
     """Per-request counts for each variant (two servers at a time), 1 route."""
-    missing = [tool for tool in _TOOLS if shutil.which(tool) is None]
-    if missing:
-        msg = f"{', '.join(missing)} not on PATH (Debian package valgrind)"
-        raise RuntimeError(msg)
+    require_valgrind()
     requests = 400 if quick else 2000
     with (
         tempfile.TemporaryDirectory(prefix="ykmake-bench-cycles-") as tmp,

@@ -34,16 +34,24 @@ from typing import Any
 from benchmarks.bench_asgi import Lifespan, drive
 from benchmarks.variants import VARIANTS, build, target_path
 
-__all__ = ["measure_instructions", "print_instructions"]
+__all__ = ["counting", "measure_instructions", "print_instructions", "require_valgrind"]
 
 _TOTALS = re.compile(r"^\s*([\d,]+)\s+\(100\.0%\)\s+PROGRAM TOTALS", re.MULTILINE)
 _TOOLS = ("valgrind", "callgrind_control", "callgrind_annotate")
 
 
-def _counting(on: bool) -> None:
-    """Switch callgrind's counting for this very process."""
-    argv = ["callgrind_control", "-i", "on" if on else "off", str(os.getpid())]
-    subprocess.run(argv, check=True, capture_output=True, timeout=60)
+def require_valgrind() -> None:
+    """Raise RuntimeError naming valgrind's tools that are not on PATH."""
+    missing = [tool for tool in _TOOLS if shutil.which(tool) is None]
+    if missing:
+        msg = f"{', '.join(missing)} not on PATH (Debian package valgrind)"
+        raise RuntimeError(msg)
+
+
+def counting(on: bool, pid: int | None = None) -> None:
+    """Switch callgrind's counting for a process under it (this very one by default)."""
+    argv = ["callgrind_control", "-i", "on" if on else "off", str(pid or os.getpid())]
+    subprocess.run(argv, check=True, capture_output=True, timeout=120)
 
 
 async def _child(variant: str, routes: int, workdir: Path, requests: int) -> None:
@@ -53,9 +61,9 @@ async def _child(variant: str, routes: int, workdir: Path, requests: int) -> Non
     path = target_path(routes)
     try:
         await drive(built.app, path, 500)  # imports, caches, label children
-        _counting(True)
+        counting(True)
         await drive(built.app, path, requests)
-        _counting(False)
+        counting(False)
     finally:
         await life.stop()
         built.close()
@@ -84,10 +92,7 @@ def measure_instructions(
     routes: int, *, quick: bool = False, variants: tuple[str, ...] = VARIANTS
 ) -> dict[str, float]:
     """Instructions per request for each variant, with ``routes`` routes (two at a time)."""
-    missing = [tool for tool in _TOOLS if shutil.which(tool) is None]
-    if missing:
-        msg = f"{', '.join(missing)} not on PATH (Debian package valgrind)"
-        raise RuntimeError(msg)
+    require_valgrind()
     requests = 300 if quick else 1000
     with (
         tempfile.TemporaryDirectory(prefix="ykmake-bench-instr-") as tmp,

@@ -184,10 +184,10 @@ class ObservabilityMiddleware:
                     disconnected = _probe_disconnect(receive)
                 duration = _perf_counter() - start
                 method, route = scope["method"], scope.get("route")
-                record = self._records.get((id(route), method, code))
-                if record is None or record[0] is not route:
-                    record = self._record(scope, route, method, code)
                 try:
+                    record = self._records.get((id(route), method, code))
+                    if record is None or record[0] is not route:
+                        record = self._record(scope, route, method, code)
                     if record[2] is not None:
                         self.metrics.record(record[2], duration, request_id)  # type: ignore[union-attr]
                     if record[3] is not None:
