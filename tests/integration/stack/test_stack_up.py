@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
@@ -17,6 +18,12 @@ pytestmark = pytest.mark.integration
 
 # The stack sub-app on its own: the main CLI registers it as `ykmake stack`.
 STACK = "from ykmake.stack.cli import stack_app; stack_app(prog_name='ykmake stack')"
+
+
+def _collect(process: subprocess.Popen[str], lines: list[str]) -> None:
+    """Every line the process prints, as it prints it."""
+    assert process.stdout is not None
+    lines.extend(iter(process.stdout.readline, ""))
 
 
 def _ready(url: str) -> bool:
@@ -42,16 +49,25 @@ def test_up_serves_until_ctrl_c_then_stops_everything(tmp_path: Path) -> None:
     process = subprocess.Popen(
         argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
+    lines: list[str] = []
+    reader = threading.Thread(target=_collect, args=(process, lines), daemon=True)
+    reader.start()
     try:
-        wait_until(lambda: _ready(f"http://127.0.0.1:{prometheus}/-/ready"), 60.0, 0.2)
-        wait_until(lambda: _ready(f"http://127.0.0.1:{alertmanager}/-/ready"), 60.0, 0.2)
+        # Up once it says so: every service (the app too) answered its readiness check.
+        wait_until(lambda: any("Ctrl-C stops everything" in line for line in lines), 120.0, 0.2)
+        assert _ready(f"http://127.0.0.1:{prometheus}/-/ready")
+        assert _ready(f"http://127.0.0.1:{alertmanager}/-/ready")
         process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=60)
+        process.wait(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
-            process.communicate()
+            process.wait()
+        reader.join(timeout=10)
+        assert process.stdout is not None
+        process.stdout.close()
 
+    output = "".join(lines)
     assert process.returncode == 0, output
     assert f"http://127.0.0.1:{prometheus}" in output
     assert f"http://127.0.0.1:{alertmanager}" in output
