@@ -28,15 +28,13 @@ import re
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.bench_instructions import counting, require_valgrind
+from benchmarks.bench_instructions import counting, two_at_a_time
 from benchmarks.variants import target_path
 
 __all__ = ["Cycles", "measure_http_cycles", "print_http_cycles"]
@@ -160,14 +158,8 @@ def measure_http_cycles(
     *, quick: bool = False, variants: tuple[str, ...] = VARIANTS
 ) -> dict[str, Cycles]:
     """Per-request counts for each variant (two servers at a time), 1 route."""
-    require_valgrind()
     requests = 400 if quick else 2000
-    with (
-        tempfile.TemporaryDirectory(prefix="ykmake-bench-cycles-") as tmp,
-        ThreadPoolExecutor(max_workers=2) as pool,
-    ):
-        counts = pool.map(lambda v: _count(v, requests, Path(tmp)), variants)
-        return dict(zip(variants, counts, strict=True))
+    return two_at_a_time(variants, "ykmake-bench-cycles-", lambda v, tmp: _count(v, requests, tmp))
 
 
 def print_http_cycles(results: dict[str, Cycles], out: Callable[[str], Any]) -> None:

@@ -29,15 +29,22 @@ import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from benchmarks.bench_asgi import Lifespan, drive
 from benchmarks.variants import VARIANTS, build, target_path
 
-__all__ = ["counting", "measure_instructions", "print_instructions", "require_valgrind"]
+__all__ = [
+    "counting",
+    "measure_instructions",
+    "print_instructions",
+    "require_valgrind",
+    "two_at_a_time",
+]
 
 _TOTALS = re.compile(r"^\s*([\d,]+)\s+\(100\.0%\)\s+PROGRAM TOTALS", re.MULTILINE)
 _TOOLS = ("valgrind", "callgrind_control", "callgrind_annotate")
+T = TypeVar("T")
 
 
 def require_valgrind() -> None:
@@ -46,6 +53,20 @@ def require_valgrind() -> None:
     if missing:
         msg = f"{', '.join(missing)} not on PATH (Debian package valgrind)"
         raise RuntimeError(msg)
+
+
+def two_at_a_time(
+    variants: tuple[str, ...], prefix: str, count: Callable[[str, Path], T]
+) -> dict[str, T]:
+    """``count(variant, temp dir)`` for every variant, each a valgrind process, two at a
+    time (one per core), after checking that valgrind is there."""
+    require_valgrind()
+    with (
+        tempfile.TemporaryDirectory(prefix=prefix) as tmp,
+        ThreadPoolExecutor(max_workers=2) as pool,
+    ):
+        counts = pool.map(lambda v: count(v, Path(tmp)), variants)
+        return dict(zip(variants, counts, strict=True))
 
 
 def counting(on: bool, pid: int | None = None) -> None:
@@ -92,14 +113,10 @@ def measure_instructions(
     routes: int, *, quick: bool = False, variants: tuple[str, ...] = VARIANTS
 ) -> dict[str, float]:
     """Instructions per request for each variant, with ``routes`` routes (two at a time)."""
-    require_valgrind()
     requests = 300 if quick else 1000
-    with (
-        tempfile.TemporaryDirectory(prefix="ykmake-bench-instr-") as tmp,
-        ThreadPoolExecutor(max_workers=2) as pool,
-    ):
-        counts = pool.map(lambda v: _count(v, routes, requests, Path(tmp)), variants)
-        return dict(zip(variants, counts, strict=True))
+    return two_at_a_time(
+        variants, "ykmake-bench-instr-", lambda v, tmp: _count(v, routes, requests, tmp)
+    )
 
 
 def print_instructions(results: dict[int, dict[str, float]], out: Callable[[str], Any]) -> None:
