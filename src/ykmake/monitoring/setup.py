@@ -12,6 +12,7 @@ from typing import Any
 import sentry_sdk
 from sqlalchemy import Engine
 from starlette.applications import Starlette
+from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp
@@ -230,6 +231,16 @@ async def _json_500(_request: Request, _exc: Exception) -> Response:
     )
 
 
+def _without_redundant_500(stack: ASGIApp) -> ASGIApp:
+    """``stack`` without Starlette's ServerErrorMiddleware when all it would do is answer
+    ``_json_500``: the middleware outside it answers an unhandled error with the same JSON
+    500 itself, and the second pass over every request costs about 8k instructions. Kept
+    in debug mode (its traceback page) and when the app's own 500 handler replaced ours."""
+    if isinstance(stack, ServerErrorMiddleware) and stack.handler is _json_500 and not stack.debug:
+        return stack.app
+    return stack
+
+
 def setup_monitoring(
     app: Starlette,
     settings: Settings,
@@ -260,9 +271,11 @@ def setup_monitoring(
     app.router.routes.extend(alertmanager_routes(mon.alerts, settings))
     app.router.routes.extend(admin_routes(mon.alerts, settings))
 
-    # Outermost, outside Starlette's ServerErrorMiddleware, so every response is seen.
+    # Outermost, outside Starlette's ServerErrorMiddleware (if kept), so every response is seen.
     build_stack = app.build_middleware_stack
-    app.build_middleware_stack = lambda: mon.wrap(build_stack())  # type: ignore[method-assign]
+    app.build_middleware_stack = lambda: mon.wrap(  # type: ignore[method-assign]
+        _without_redundant_500(build_stack())
+    )
 
     inner_lifespan = app.router.lifespan_context
 

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from starlette.applications import Starlette
+from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.routing import Mount, Route
@@ -175,6 +176,73 @@ def test_unhandled_exception_is_a_json_500_with_traceback_in_error_log(app: Star
         )
         == 1.0
     )
+
+
+def _layers(app: Starlette) -> list[type]:
+    """The classes of the app's built middleware stack, outermost first."""
+    layers, node = [], app.middleware_stack
+    while node is not None and not isinstance(node, type(app.router)):
+        layers.append(type(node))
+        node = getattr(node, "app", None)
+    return layers
+
+
+def _crash_once(app: Starlette) -> httpx.Response:
+    async def go() -> httpx.Response:
+        async with client(app) as c:
+            return await c.get("/crash")
+
+    return asyncio.run(go())
+
+
+def test_the_json_500_is_answered_by_the_middleware_alone(app: Starlette) -> None:
+    response = _crash_once(app)
+    assert response.json() == {"error": "internal_error", "request_id": get_id(response)}
+    # Starlette's ServerErrorMiddleware would only answer the same 500: not in the stack.
+    layers = _layers(app)
+    assert layers[0] is ObservabilityMiddleware
+    assert ServerErrorMiddleware not in layers
+
+
+def test_a_debug_app_keeps_starlette_s_traceback(make_settings: SettingsFactory) -> None:
+    app = Starlette(debug=True, routes=[Route("/crash", crash)])
+    mon = setup_monitoring(app, make_settings())
+    try:
+        response = _crash_once(app)
+        assert response.status_code == 500
+        assert "ZeroDivisionError: division by zero on purpose" in response.text
+        assert get_id(response)
+        (line,) = logs(app)
+        assert line["status"] == 500
+        assert line["request_id"] == get_id(response)
+        assert ServerErrorMiddleware in _layers(app)
+    finally:
+        mon.logging.close()
+
+
+def test_the_app_s_own_500_handler_answers_when_set_after_setup(
+    make_settings: SettingsFactory,
+) -> None:
+    async def own_500(_request: Request, _exc: Exception) -> PlainTextResponse:
+        return PlainTextResponse("our own apology", status_code=503)
+
+    app = Starlette(routes=[Route("/crash", crash)])
+    mon = setup_monitoring(app, make_settings())
+    app.add_exception_handler(Exception, own_500)
+    try:
+        response = _crash_once(app)
+        assert (response.status_code, response.text) == (503, "our own apology")
+        (line,) = logs(app)
+        assert (line["status"], line["request_id"]) == (503, get_id(response))
+        errors = read_lines(mon.settings.log_dir / "error.log")
+        assert len(errors) == 1  # captured once, by the middleware
+        assert "ZeroDivisionError" in errors[0]["exception"]
+    finally:
+        mon.logging.close()
+
+
+def get_id(response: httpx.Response) -> str:
+    return response.headers["x-request-id"]
 
 
 def test_streaming_response_passes_through(app: Starlette) -> None:
