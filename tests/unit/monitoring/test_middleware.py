@@ -78,6 +78,27 @@ def logs(app: Starlette) -> list[dict[str, Any]]:
     return access_lines(mon.settings.log_dir)
 
 
+def _layers(app: Starlette) -> list[type]:
+    """The classes of the app's built middleware stack, outermost first."""
+    layers, node = [], app.middleware_stack
+    while node is not None and not isinstance(node, type(app.router)):
+        layers.append(type(node))
+        node = getattr(node, "app", None)
+    return layers
+
+
+def _crash_once(app: Starlette) -> httpx.Response:
+    async def go() -> httpx.Response:
+        async with client(app) as c:
+            return await c.get("/crash")
+
+    return asyncio.run(go())
+
+
+def get_id(response: httpx.Response) -> str:
+    return response.headers["x-request-id"]
+
+
 def test_request_id_is_generated_returned_and_logged(app: Starlette) -> None:
     async def go() -> httpx.Response:
         async with client(app) as c:
@@ -155,11 +176,7 @@ def test_route_template_not_raw_path(app: Starlette) -> None:
 
 
 def test_unhandled_exception_is_a_json_500_with_traceback_in_error_log(app: Starlette) -> None:
-    async def go() -> httpx.Response:
-        async with client(app) as c:
-            return await c.get("/crash")
-
-    response = asyncio.run(go())
+    response = _crash_once(app)
     rid = response.headers["x-request-id"]
     assert response.status_code == 500
     assert response.json() == {"error": "internal_error", "request_id": rid}
@@ -176,23 +193,6 @@ def test_unhandled_exception_is_a_json_500_with_traceback_in_error_log(app: Star
         )
         == 1.0
     )
-
-
-def _layers(app: Starlette) -> list[type]:
-    """The classes of the app's built middleware stack, outermost first."""
-    layers, node = [], app.middleware_stack
-    while node is not None and not isinstance(node, type(app.router)):
-        layers.append(type(node))
-        node = getattr(node, "app", None)
-    return layers
-
-
-def _crash_once(app: Starlette) -> httpx.Response:
-    async def go() -> httpx.Response:
-        async with client(app) as c:
-            return await c.get("/crash")
-
-    return asyncio.run(go())
 
 
 def test_the_json_500_is_answered_by_the_middleware_alone(app: Starlette) -> None:
@@ -239,10 +239,6 @@ def test_the_app_s_own_500_handler_answers_when_set_after_setup(
         assert "ZeroDivisionError" in errors[0]["exception"]
     finally:
         mon.logging.close()
-
-
-def get_id(response: httpx.Response) -> str:
-    return response.headers["x-request-id"]
 
 
 def test_streaming_response_passes_through(app: Starlette) -> None:
