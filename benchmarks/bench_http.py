@@ -58,18 +58,27 @@ def _free_port() -> int:
         return port
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+def _wait_ready(
+    url: str,
+    proc: subprocess.Popen[bytes],
+    timeout: float = 60.0,
+    ready: Callable[[], bool] | None = None,
+    poll: float = 0.1,
+) -> None:
+    """Until ``ready()`` (by default: GET ``url`` answers 200), failing if ``proc`` exits."""
+    if ready is None:
+        ready = lambda: httpx.get(url, timeout=2).status_code == 200  # noqa: E731
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             msg = f"server for {url} exited with {proc.returncode}"
             raise RuntimeError(msg)
         try:
-            if httpx.get(url, timeout=2).status_code == 200:
+            if ready():
                 return
-        except httpx.TransportError:
+        except (httpx.TransportError, OSError):
             pass
-        time.sleep(0.1)
+        time.sleep(poll)
     msg = f"server for {url} not ready within {timeout}s"
     raise RuntimeError(msg)
 

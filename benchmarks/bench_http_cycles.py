@@ -28,12 +28,12 @@ import re
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.bench_http import _wait_ready
 from benchmarks.bench_instructions import counting, two_at_a_time
 from benchmarks.variants import target_path
 
@@ -103,20 +103,10 @@ def _load(port: int, path: str, requests: int, connections: int = _CONNECTIONS) 
             sock.close()
 
 
-def _wait_ready(port: int, path: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            msg = f"server on port {port} exited with {proc.returncode}"
-            raise RuntimeError(msg)
-        try:
-            _load(port, path, 1, connections=1)
-        except OSError:
-            time.sleep(0.5)
-        else:
-            return
-    msg = f"server on port {port} not ready within {timeout:.0f}s"
-    raise RuntimeError(msg)
+def _answers(port: int, path: str) -> bool:
+    """One request on one connection (raises OSError while the server is not listening)."""
+    _load(port, path, 1, connections=1)
+    return True
 
 
 def _count(variant: str, requests: int, tmp: Path) -> Cycles:
@@ -129,7 +119,9 @@ def _count(variant: str, requests: int, tmp: Path) -> Cycles:
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
-        _wait_ready(port, path, proc, timeout=900)
+        _wait_ready(
+            f"http://127.0.0.1:{port}{path}", proc, 900, lambda: _answers(port, path), poll=0.5
+        )
         _load(port, path, 400)  # warm-up: imports, caches, label children
         counting(True, proc.pid)
         _load(port, path, requests)
