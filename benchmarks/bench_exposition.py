@@ -29,8 +29,8 @@ from prometheus_client import (
 )
 from prometheus_client.openmetrics import exposition as om_exposition
 
-from ykmake.monitoring import _exposition_cache
-from ykmake.monitoring.exposition import render
+from ykmake.monitoring.metrics import _prefix_cache
+from ykmake.monitoring.metrics.exposition import render
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 METHODS = ("GET", "POST", "PUT", "DELETE")
@@ -80,7 +80,7 @@ def _timed(fn: Callable[[], bytes]) -> float:
 
 def measure(registry: CollectorRegistry, rounds: int) -> dict[str, float]:
     """Median milliseconds per contender, interleaved over `rounds`."""
-    text_cache = _exposition_cache.get_cache(openmetrics=False, const_labels=CONST)
+    text_cache = _prefix_cache.get_cache(openmetrics=False, const_labels=CONST)
 
     def cold() -> bytes:
         text_cache.clear()

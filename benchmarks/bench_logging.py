@@ -6,9 +6,8 @@ Variants, each writing the same access-line fields to a file in a temp dir:
   formatter (the obvious way to keep file I/O off the event loop);
 - structlog pipeline: our generic chain (context merge, level, timestamp, redaction,
   orjson) rendered on the caller's thread, bytes handed to the writer thread;
-- access line, fields: the dedicated renderer, given the fields as a dict;
-- access line, per-route parts: what the middleware calls, the parts of the line fixed by
-  (method, route, status) rendered once, joined with what varies.
+- access line: what the middleware calls, the event dict built directly and handed to the
+  chain's own renderer and writer thread.
 
 Medians of interleaved rounds, µs per line. ``uv run python -m benchmarks.bench_logging``.
 """
@@ -27,8 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ykmake.monitoring.access_log import AccessLog
-from ykmake.monitoring.logging_setup import LoggingConfig, LoggingRuntime
+from ykmake.monitoring.logs.access import AccessLog
+from ykmake.monitoring.logs.pipeline import LoggingConfig, LoggingRuntime
 
 FIELDS: dict[str, Any] = {
     "method": "GET",
@@ -80,7 +79,7 @@ def stdlib_variant(directory: Path) -> tuple[Callable[[], None], Callable[[], No
 def structlog_variant(directory: Path) -> tuple[Callable[[], None], Callable[[], None]]:
     runtime = LoggingRuntime(LoggingConfig(log_dir=directory / "structlog", level="info"))
     runtime.writer.start()
-    log = runtime.get_logger("ykmake.access")
+    log = runtime.get_logger("ykmake.monitoring.access")
 
     def emit() -> None:
         log.info("request completed", **FIELDS)
@@ -92,24 +91,12 @@ def access_variant(directory: Path) -> tuple[Callable[[], None], Callable[[], No
     runtime = LoggingRuntime(LoggingConfig(log_dir=directory / "access", level="info"))
     runtime.writer.start()
     access = AccessLog(runtime)
-
-    def emit() -> None:
-        access.completed(dict(FIELDS))
-
-    return emit, runtime.close
-
-
-def parts_variant(directory: Path) -> tuple[Callable[[], None], Callable[[], None]]:
-    runtime = LoggingRuntime(LoggingConfig(log_dir=directory / "parts", level="info"))
-    runtime.writer.start()
-    access = AccessLog(runtime)
     f = FIELDS
-    user_agent = str(f["user_agent"]).encode("latin-1")
 
     def emit() -> None:
         access.request(
-            f["method"], f["route"], f["status"], f["path"], f["duration_ms"] / 1000,
-            f["client_ip"], user_agent, {"request_id": f["request_id"]},
+            f["method"], f["path"], f["route"], f["status"], f["duration_ms"] / 1000,
+            f["client_ip"], f["user_agent"], {"request_id": f["request_id"]},
         )  # fmt: skip
 
     return emit, runtime.close
@@ -118,8 +105,7 @@ def parts_variant(directory: Path) -> tuple[Callable[[], None], Callable[[], Non
 VARIANTS = {
     "stdlib QueueHandler + JSON formatter": stdlib_variant,
     "structlog pipeline + writer thread": structlog_variant,
-    "access line, fields + writer thread": access_variant,
-    "access line, per-route parts + writer thread": parts_variant,
+    "access line + writer thread": access_variant,
 }
 
 

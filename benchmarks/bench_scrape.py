@@ -32,6 +32,7 @@ import httpx
 
 from benchmarks.bench_http import _free_port, _wait_ready
 from benchmarks.variants import build, target_path
+from ykmake.monitoring.metrics.http import LocalHttpFamilies
 
 __all__ = ["Latency", "measure_scrape_stall", "print_scrape_stall", "render_vs_upstream"]
 
@@ -53,7 +54,8 @@ class Latency:
 
 def _fill(app: Any, samples: int) -> None:
     """Give the registry about ``samples`` samples of HTTP series, with values in them."""
-    series = app.state.monitoring.metrics.http_series
+    series = app.state.monitoring.metrics.http
+    assert isinstance(series, LocalHttpFamilies)  # one process: the lock-free series
     statuses = ("200", "201", "400", "404", "500")
     for i in range(samples // SAMPLES_PER_SERIES):
         one = series.series("GET", f"/api/v1/resource{i // 5}/{{item_id}}", statuses[i % 5])
@@ -77,7 +79,7 @@ def render_vs_upstream(samples: int = 10_000, rounds: int = 9) -> tuple[float, f
     """Median ms of one steady scrape of the app's own registry: (ours, generate_latest)."""
     from prometheus_client import generate_latest
 
-    from ykmake.monitoring.exposition import render
+    from ykmake.monitoring.metrics.exposition import render
 
     with tempfile.TemporaryDirectory(prefix="ykmake-bench-render-") as tmp:
         built = build("full", 1, Path(tmp))

@@ -6,7 +6,7 @@ an async handler returning a small JSON object); the benchmark hits the last one
 * ``bare``: nothing added.
 * ``full``: ``setup_monitoring`` with everything this project does per request (request id,
   access log line written to a file under a temp ``LOG_DIR``, RED metrics with exemplars,
-  error capture wiring), configured as in production.
+  error capture wiring and alerts on a SQLite store), configured as in production.
 * ``full-nolog``: ``full`` with ``LOG_LEVEL=warning``: everything but the access line, to
   show what the line itself costs.
 * ``full+sentry``: ``full`` with ``SENTRY_DSN`` set (an unreachable loopback port) and
@@ -69,14 +69,14 @@ def base_app(routes: int) -> FastAPI:
 
 
 def _full(routes: int, workdir: Path, *, sentry: bool = False, log: bool = True) -> Built:
+    from ykmake.monitoring.settings import MonitoringSettings
     from ykmake.monitoring.setup import setup_monitoring
-    from ykmake.settings import load_settings
 
     app = base_app(routes)
     overrides: dict[str, Any] = {
-        "ykmake_env": "production",
+        "environment": "production",
         "metrics_token": "bench-token",
-        "database_url": f"sqlite:///{workdir / 'bench.db'}",
+        "alert_database_url": f"sqlite:///{workdir / 'bench.db'}",
         "log_dir": workdir / "logs",
         "alert_spool_dir": workdir / "spool",
     }
@@ -84,11 +84,13 @@ def _full(routes: int, workdir: Path, *, sentry: bool = False, log: bool = True)
         overrides |= {"sentry_dsn": UNREACHABLE_DSN, "sentry_traces_sample_rate": 0.0}
     if not log:
         overrides["log_level"] = "warning"
-    mon = setup_monitoring(app, load_settings(_env_file=None, **overrides))
+    mon = setup_monitoring(app, MonitoringSettings.load(_env_file=None, **overrides))
 
     def close() -> None:
         with contextlib.suppress(Exception):
-            mon.logging.close()
+            mon.close()
+        if mon.alerts is not None:
+            mon.alerts.close()
 
     return Built(app, close)
 
@@ -98,7 +100,7 @@ def _handmade(routes: int) -> Built:
 
     from prometheus_client import CollectorRegistry, Counter, Histogram
 
-    from ykmake.monitoring.metrics import HTTP_BUCKETS
+    from ykmake.monitoring.metrics.catalogue import HTTP_BUCKETS
 
     registry = CollectorRegistry()
     labels = ("method", "path", "status_code")

@@ -13,14 +13,14 @@ from sqlalchemy import Engine, event
 from sqlalchemy.exc import OperationalError
 
 from tests.fakes.slack_server import FakeSlack
+from ykmake.monitoring.alerts.database import make_engine
 from ykmake.monitoring.alerts.outbox import OutboxWorker
 from ykmake.monitoring.alerts.service import AlertService
+from ykmake.monitoring.alerts.slack_delivery import SlackSender
 from ykmake.monitoring.alerts.spool import AlertSpool
 from ykmake.monitoring.alerts.store import AlertStore, Backoff
-from ykmake.monitoring.database import make_engine
-from ykmake.monitoring.logging_setup import LoggingConfig, LoggingRuntime
-from ykmake.monitoring.metrics import MonitoringMetrics
-from ykmake.monitoring.slack_delivery import SlackSender
+from ykmake.monitoring.logs.pipeline import LoggingConfig, LoggingRuntime
+from ykmake.monitoring.metrics.families import MonitoringMetrics
 
 
 class Outage:
@@ -72,8 +72,9 @@ def make_alert_service(
         store,
         AlertSpool(tmp_path / "spool"),
         sender,
+        service="ykmake",
         environment="test",
-        log=runtime.get_logger("ykmake.alerts"),
+        log=runtime.get_logger("ykmake.monitoring.alerts"),
     )
     return service, runtime
 
@@ -106,7 +107,12 @@ def build_alert_path(
     store.create_tables()
     service, runtime = make_alert_service(store, tmp_path, sender, name=name)
     metrics = MonitoringMetrics(process_collectors=False)
-    worker = OutboxWorker(service, metrics=metrics, interval=0.05)
+    worker = OutboxWorker(
+        service,
+        notifications=metrics.alert_notifications_total,
+        pending=metrics.alert_outbox_pending,
+        interval=0.05,
+    )
     return AlertPath(engine, store, service, worker, metrics, runtime, outage)
 
 

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _names() -> set[str]:
-    return {name.upper() for name in Settings.model_fields}
+    return set(Settings.variable_names())
 
 
 def test_every_setting_is_in_env_example() -> None:
@@ -30,4 +30,4 @@ def test_env_example_loads(tmp_path: Path) -> None:
     env = tmp_path / ".env"
     env.write_text((ROOT / ".env.example").read_text())
     settings = load_settings(_env_file=env)
-    assert settings.ykmake_env == "development"
+    assert settings.environment == "development"

@@ -11,7 +11,7 @@ from ykmake.settings import load_settings
 
 def test_defaults_are_the_embedded_ones() -> None:
     settings = load_settings(_env_file=None)
-    assert settings.ykmake_env == "development"
+    assert settings.environment == "development"
     assert settings.database_url.startswith("sqlite:///")
     assert settings.log_dir == Path("logs")
     assert settings.effective_log_level == "debug"
@@ -30,7 +30,7 @@ def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("LOG_LEVEL", "warning")
     monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1")
     settings = load_settings(_env_file=None)
-    assert settings.ykmake_env == "production"
+    assert settings.environment == "production"
     assert settings.effective_log_level == "warning"
     assert settings.trusted_proxies == (
         ipaddress.ip_network("10.0.0.0/8"),
@@ -42,7 +42,7 @@ def test_env_file_is_read(tmp_path: Path) -> None:
     env = tmp_path / ".env"
     env.write_text("YKMAKE_ENV=test\nLOG_TO_STDOUT=true\n")
     settings = load_settings(_env_file=env)
-    assert settings.ykmake_env == "test"
+    assert settings.environment == "test"
     assert settings.log_to_stdout is True
 
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, text
-from sqlalchemy.orm import Session, sessionmaker
 
 from ykmake.errors import StartupError
-from ykmake.monitoring.database import make_engine, normalize_url
+from ykmake.monitoring.alerts.database import make_engine, normalize_url
 
-__all__ = ["check_database", "make_engine", "normalize_url", "run_migrations", "session_scope"]
+__all__ = ["check_database", "make_engine", "normalize_url", "open_database", "run_migrations"]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -41,6 +39,18 @@ def run_migrations(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
-def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    with factory() as session:
-        yield session
+def open_database(database_url: str, *, migrate: bool) -> Engine:
+    """An engine on ``database_url``, checked (and migrated to the latest revision).
+
+    Raises:
+        StartupError: the database cannot be reached (one line naming DATABASE_URL).
+    """
+    engine = make_engine(database_url)
+    try:
+        check_database(engine)
+        if migrate:
+            run_migrations(engine)
+    except Exception:
+        engine.dispose()
+        raise
+    return engine

@@ -11,8 +11,9 @@ from sqlalchemy.orm import sessionmaker
 
 from ykmake.app.db import make_engine, run_migrations
 from ykmake.app.routes import debug, health, products
-from ykmake.monitoring.active_users import ActiveUsers
-from ykmake.monitoring.db_metrics import instrument_engine
+from ykmake.monitoring.metrics.active_users import ActiveUsers
+from ykmake.monitoring.metrics.db import instrument_engine
+from ykmake.monitoring.settings import without_password
 from ykmake.monitoring.setup import Monitoring, setup_monitoring
 from ykmake.settings import Settings, load_settings
 
@@ -46,9 +47,10 @@ def create_app(
         redoc_url=None,
     )
     mon = setup_monitoring(app, settings, monitoring=monitoring, engine=engine)
-    # The alert worker uses this engine until the monitoring shuts down, after this app's
-    # own lifespan has ended: the monitoring disposes of it last.
-    mon.owns_engine = True
+    if mon.alerts is not None:
+        # The alert worker uses this engine until the monitoring stops, after this app's
+        # own lifespan has ended: the alert parts dispose of it last.
+        mon.alerts.owns_engine = True
     instrument_engine(engine, mon.metrics)
     app.state.settings = settings
     app.state.engine = engine
@@ -59,6 +61,7 @@ def create_app(
         window_seconds=settings.active_users_window_seconds,
         redis=app.state.redis,
         log=mon.log,
+        redis_name=f"REDIS_URL={without_password(settings.redis_url)}",
     )
     mon.before_scrape.append(app.state.active_users.before_scrape)
 

@@ -8,7 +8,7 @@ from typing import Any
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
 from ykmake.dashboards.overview import overview_dashboard
-from ykmake.stack.generate import SLO_FILE
+from ykmake.stack.generate import SLO_FILE, Written, write_changed
 from ykmake.stack.render import default_deploy_dir
 from ykmake.stack.slo import SloSpec, load_slo_spec
 
@@ -38,15 +38,11 @@ def dashboard_files(spec: SloSpec | None = None) -> dict[str, str]:
     return {f"{d.uid}.json": encoder.encode(d) + "\n" for d in dashboards}
 
 
-def build_dashboards(out_dir: Path, spec: SloSpec | None = None) -> list[Path]:
-    """Write every dashboard as JSON into ``out_dir``; return the files written."""
+def build_dashboards(out_dir: Path, spec: SloSpec | None = None) -> Written:
+    """Write every dashboard as JSON into ``out_dir``; files already up to date are left as
+    they are (Grafana's file provider reloads what it sees change)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in dashboard_files(spec).items():
-        path = out_dir / name
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
-    return written
+    return write_changed({out_dir / name: text for name, text in dashboard_files(spec).items()})
 
 
 def stale_dashboards(out_dir: Path, spec: SloSpec | None = None) -> list[str]:

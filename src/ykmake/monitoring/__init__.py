@@ -1,8 +1,18 @@
 """The YkMake monitoring toolkit, for any Starlette or FastAPI app.
 
-``setup_monitoring(app, settings)`` gives an app the access log, request ids, Prometheus
-metrics and ``/metrics``, error capture (Sentry when configured), and durable Slack alerts.
-Names are imported lazily, so importing one submodule does not load the whole toolkit.
+``setup_monitoring(app)`` gives an app request ids, the access log and ``/metrics``; alerts
+(a database and Slack), Sentry, the Alertmanager intake and the admin API switch on one by
+one through :class:`MonitoringSettings`. The packages, by concern:
+
+==========  =================================================================================
+``http``    the middleware (one pass per request), route templates, client address, auth
+``logs``    structlog pipeline, writer thread and rotation, request context, access line
+``metrics`` metric families, HTTP/DB/active-users/event-loop recorders, ``/metrics``
+``errors``  ``capture_error`` (one place every error goes through), Sentry
+``alerts``  store with storm control, outbox, spool, Slack, Alertmanager intake, admin API
+==========  =================================================================================
+
+Names are imported lazily: importing one of them, or one submodule, does not load the rest.
 """
 
 from __future__ import annotations
@@ -12,46 +22,41 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ykmake.monitoring.alerts import send_alert
-    from ykmake.monitoring.alerts.service import AlertSeverity
-    from ykmake.monitoring.db_metrics import instrument_engine
-    from ykmake.monitoring.errors import capture_error, default_should_alert
-    from ykmake.monitoring.logging_setup import LoggingConfig, configure_logging
-    from ykmake.monitoring.metrics import MonitoringMetrics
-    from ykmake.monitoring.middleware import ObservabilityMiddleware
-    from ykmake.monitoring.request_context import bind_request_context, get_request_id
-    from ykmake.monitoring.sentry import init_error_monitoring
+    from ykmake.monitoring.alerts.vocabulary import Severity
+    from ykmake.monitoring.errors.capture import capture_error, default_should_alert
+    from ykmake.monitoring.http.middleware import ObservabilityMiddleware
+    from ykmake.monitoring.logs.access import bind_request_context, get_request_id
+    from ykmake.monitoring.metrics.db import instrument_engine
+    from ykmake.monitoring.metrics.families import MonitoringMetrics
+    from ykmake.monitoring.settings import MonitoringSettings
     from ykmake.monitoring.setup import Monitoring, setup_monitoring
 
 __all__ = [
-    "AlertSeverity",
-    "LoggingConfig",
     "Monitoring",
     "MonitoringMetrics",
+    "MonitoringSettings",
     "ObservabilityMiddleware",
+    "Severity",
     "bind_request_context",
     "capture_error",
-    "configure_logging",
     "default_should_alert",
     "get_request_id",
-    "init_error_monitoring",
     "instrument_engine",
     "send_alert",
     "setup_monitoring",
 ]
 
 _WHERE = {
-    "AlertSeverity": "ykmake.monitoring.alerts.service",
-    "LoggingConfig": "ykmake.monitoring.logging_setup",
     "Monitoring": "ykmake.monitoring.setup",
-    "MonitoringMetrics": "ykmake.monitoring.metrics",
-    "ObservabilityMiddleware": "ykmake.monitoring.middleware",
-    "bind_request_context": "ykmake.monitoring.request_context",
-    "capture_error": "ykmake.monitoring.errors",
-    "configure_logging": "ykmake.monitoring.logging_setup",
-    "default_should_alert": "ykmake.monitoring.errors",
-    "get_request_id": "ykmake.monitoring.request_context",
-    "init_error_monitoring": "ykmake.monitoring.sentry",
-    "instrument_engine": "ykmake.monitoring.db_metrics",
+    "MonitoringMetrics": "ykmake.monitoring.metrics.families",
+    "MonitoringSettings": "ykmake.monitoring.settings",
+    "ObservabilityMiddleware": "ykmake.monitoring.http.middleware",
+    "Severity": "ykmake.monitoring.alerts.vocabulary",
+    "bind_request_context": "ykmake.monitoring.logs.access",
+    "capture_error": "ykmake.monitoring.errors.capture",
+    "default_should_alert": "ykmake.monitoring.errors.capture",
+    "get_request_id": "ykmake.monitoring.logs.access",
+    "instrument_engine": "ykmake.monitoring.metrics.db",
     "send_alert": "ykmake.monitoring.alerts",
     "setup_monitoring": "ykmake.monitoring.setup",
 }

@@ -1,4 +1,10 @@
-"""``setup_monitoring(app, settings)``: everything this toolkit does, for any Starlette app."""
+"""``setup_monitoring(app)``: the composition root, building only the parts switched on.
+
+With nothing configured an app gets request ids, the access log under ``LOG_DIR`` and
+``/metrics``: no database, no Sentry, no alert worker, nothing written elsewhere. Alerts,
+Sentry, the Alertmanager intake and the admin API are each on when their settings say so
+(see :mod:`.settings`), or when their parts are passed in (an engine for the alert store).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from typing import Any
 
 import sentry_sdk
@@ -15,138 +20,275 @@ from starlette.applications import Starlette
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
-from ykmake.monitoring.access_log import AccessLog
-from ykmake.monitoring.admin_api import admin_routes
-from ykmake.monitoring.alertmanager import alertmanager_routes
-from ykmake.monitoring.alerts import set_default_service
-from ykmake.monitoring.alerts.outbox import OutboxWorker
-from ykmake.monitoring.alerts.reporter import AlertReporter
-from ykmake.monitoring.alerts.service import AlertService
-from ykmake.monitoring.alerts.spool import AlertSpool
-from ykmake.monitoring.alerts.store import AlertStore, Backoff
-from ykmake.monitoring.client_ip import ClientIPResolver
-from ykmake.monitoring.database import make_engine
-from ykmake.monitoring.errors import (
+from ykmake.monitoring import alerts as alerts_package
+from ykmake.monitoring.alerts.admin_api import AdminAPI
+from ykmake.monitoring.alerts.alertmanager import AlertmanagerWebhook
+from ykmake.monitoring.alerts.parts import AlertParts
+from ykmake.monitoring.errors import capture
+from ykmake.monitoring.errors.alert_reporter import AlertReporter
+from ykmake.monitoring.errors.capture import (
     ErrorMonitor,
+    ErrorReporter,
     ShouldAlert,
     default_should_alert,
-    set_default_monitor,
 )
-from ykmake.monitoring.event_loop import EventLoopLagMonitor
-from ykmake.monitoring.http_metrics import HttpMetricsRecorder
-from ykmake.monitoring.logging_setup import LoggingConfig, LoggingRuntime, configure_logging
-from ykmake.monitoring.metrics import MonitoringMetrics
-from ykmake.monitoring.metrics_endpoint import MetricsEndpoint
-from ykmake.monitoring.middleware import ObservabilityMiddleware
-from ykmake.monitoring.multiprocess import (
+from ykmake.monitoring.errors.sentry import SentryReporter, SentryTracer, init_sentry
+from ykmake.monitoring.exceptions import SettingsError
+from ykmake.monitoring.http.auth import BearerGuard
+from ykmake.monitoring.http.client_address import ClientIPResolver
+from ykmake.monitoring.http.middleware import ObservabilityMiddleware
+from ykmake.monitoring.http.routes import route_template
+from ykmake.monitoring.logs.access import AccessLog, get_request_id
+from ykmake.monitoring.logs.pipeline import LoggingConfig, LoggingRuntime, configure_logging
+from ykmake.monitoring.metrics.endpoint import MetricsEndpoint
+from ykmake.monitoring.metrics.event_loop import EventLoopLagMonitor
+from ykmake.monitoring.metrics.families import MonitoringMetrics
+from ykmake.monitoring.metrics.http import HttpMetrics
+from ykmake.monitoring.metrics.multiprocess import (
     ProcessSampler,
     cleanup_dead_workers,
     mark_worker_dead,
     multiprocess_registry,
 )
-from ykmake.monitoring.request_context import get_request_id
-from ykmake.monitoring.sentry import SentryReporter, SentryTracer, init_error_monitoring
-from ykmake.monitoring.slack_delivery import SlackSender
-from ykmake.settings import Settings
+from ykmake.monitoring.settings import MonitoringSettings
 
-__all__ = ["Monitoring", "logging_config_from", "setup_monitoring"]
+__all__ = ["Monitoring", "logging_config", "setup_monitoring"]
 
 Hook = Callable[[], Awaitable[None]]
+# Settings that only make sense with alerts on: one line naming them if alerts are off.
+_NEED_ALERTS = ("slack_token", "slack_webhook_url", "alertmanager_webhook_token")
 
 
-def logging_config_from(settings: Settings) -> LoggingConfig:
+def logging_config(settings: MonitoringSettings) -> LoggingConfig:
+    """The logging slice of the settings."""
     return LoggingConfig(
-        env=settings.ykmake_env,
+        service=settings.service_name,
+        env=settings.environment,
         level=settings.effective_log_level,
         log_dir=settings.log_dir,
         max_bytes=settings.log_max_bytes,
         backup_count=settings.log_backup_count,
-        console=settings.ykmake_env == "development" and not settings.log_to_stdout,
+        console=settings.environment == "development" and not settings.log_to_stdout,
         json_to_stdout=settings.log_to_stdout,
     )
 
 
 class Monitoring:
-    """The toolkit's parts for one app; ``app.state.monitoring`` holds it."""
+    """The toolkit's parts for one app; ``app.state.monitoring`` holds it.
+
+    ``alerts`` is None when alerts are off, ``tracer`` when Sentry is; the others are
+    always there.
+    """
 
     def __init__(
         self,
-        settings: Settings,
+        settings: MonitoringSettings,
         *,
-        logging_runtime: LoggingRuntime | None = None,
-        metrics: MonitoringMetrics | None = None,
         engine: Engine | None = None,
         should_alert: ShouldAlert = default_should_alert,
+        logging: LoggingRuntime | None = None,
+        metrics: MonitoringMetrics | None = None,
     ) -> None:
         self.settings = settings
-        self.should_alert = should_alert
-        self.owns_logging = logging_runtime is None
-        self.logging = logging_runtime or configure_logging(logging_config_from(settings))
+        self.owns_logging = logging is None
+        self.logging = logging or configure_logging(logging_config(settings))
         self.log = self.logging.get_logger("ykmake.monitoring")
-        mp_dir = settings.prometheus_multiproc_dir
-        self.metrics = metrics or MonitoringMetrics(multiprocess=mp_dir is not None)
-        self.scrape_registry = self.metrics.registry
-        self.http = HttpMetricsRecorder(self.metrics, exemplars=settings.metrics_exemplars)
-        self.errors = ErrorMonitor(self.logging.get_logger("ykmake.errors"), self.metrics)
+        multiprocess_dir = settings.prometheus_multiproc_dir
+        self.metrics = metrics or MonitoringMetrics(
+            settings.service_name, multiprocess=multiprocess_dir is not None
+        )
+        self.sentry = init_sentry(settings)
+        self.tracer = SentryTracer(settings.effective_traces_sample_rate) if self.sentry else None
+        self.http = HttpMetrics(
+            self.metrics.http,
+            self.metrics.http_requests_in_progress,
+            route_template,
+            exemplars=settings.metrics_exemplars,
+            trace_id=SentryTracer.trace_id if self.sentry else None,
+        )
+        self.alerts = self._build_alerts(engine)
+        self.errors = ErrorMonitor(
+            self.logging.get_logger("ykmake.monitoring.errors"),
+            self.metrics,
+            self._error_reporters(should_alert),
+        )
         self.loop_lag = EventLoopLagMonitor(self.metrics.event_loop_lag_seconds)
-        self.metrics_path = "/metrics"
         self.before_scrape: list[Callable[[], None]] = [self.http.refresh_in_progress]
+        self.scrape_registry: Any = self.metrics.registry
+        if multiprocess_dir is not None:
+            cleanup_dead_workers(multiprocess_dir)
+            self.scrape_registry = multiprocess_registry(multiprocess_dir)
+            self.before_scrape.append(ProcessSampler(self.metrics.registry).sample)
         self.on_startup: list[Hook] = []
         self.on_shutdown: list[Hook] = []
         self._refresher: asyncio.Task[None] | None = None
-        self._build_alerts(engine)
-        if mp_dir is not None:
-            cleanup_dead_workers(mp_dir)
-            self.scrape_registry = multiprocess_registry(mp_dir)
-            self.before_scrape.append(ProcessSampler(self.metrics.registry).sample)
 
-    def _build_alerts(self, engine: Engine | None) -> None:
-        s = self.settings
-        self.owns_engine = engine is None
-        self.engine = engine if engine is not None else make_engine(s.database_url)
-        self.sender = SlackSender(
-            s.slack_token.get_secret_value() if s.slack_token else None,
-            s.slack_channel,
-            s.slack_webhook_url.get_secret_value() if s.slack_webhook_url else None,
-            api_url=s.slack_api_url,
-            timeout=s.slack_timeout_seconds,
+    def _build_alerts(self, engine: Engine | None) -> AlertParts | None:
+        settings = self.settings
+        if engine is None and settings.alert_database_url is None:
+            for name in _NEED_ALERTS:
+                if getattr(settings, name) is not None:
+                    msg = (
+                        f"{name.upper()} is set but alerts are off: set ALERT_DATABASE_URL "
+                        "(sqlite:///./alerts.db or postgresql://…) for the alert store"
+                    )
+                    raise SettingsError(msg)
+            return None
+        return AlertParts.build(
+            settings,
+            engine=engine,
+            log=self.logging.get_logger("ykmake.monitoring.alerts"),
+            notifications=self.metrics.alert_notifications_total,
+            pending=self.metrics.alert_outbox_pending,
         )
-        store = AlertStore(
-            self.engine,
-            storm_window=timedelta(seconds=s.alert_storm_window_seconds),
-            notify=self.sender.configured,
-            backoff=Backoff(
-                s.alert_backoff_base_seconds, s.alert_backoff_max_seconds, s.alert_max_attempts
-            ),
-        )
-        store.create_tables()
-        self.alerts = AlertService(
-            store,
-            AlertSpool(s.alert_spool_dir),
-            self.sender,
-            environment=s.ykmake_env,
-            log=self.logging.get_logger("ykmake.alerts"),
-        )
-        self.outbox = OutboxWorker(
-            self.alerts, metrics=self.metrics, interval=s.alert_worker_interval_seconds
-        )
-        self.alerts.on_recorded = self.outbox.wake
-        self.sentry = init_error_monitoring(s, log=self.log)
-        self.tracer = SentryTracer(s.effective_traces_sample_rate) if self.sentry else None
+
+    def _error_reporters(self, should_alert: ShouldAlert) -> list[ErrorReporter]:
+        reporters: list[ErrorReporter] = []
         if self.sentry:
-            self.errors.reporters.append(SentryReporter())
-            self.http.set_trace_id_getter(SentryTracer.trace_id)
-        self.errors.reporters.append(AlertReporter(self.alerts, self.should_alert))
-        set_default_service(self.alerts)
-        set_default_monitor(self.errors)
+            reporters.append(SentryReporter())
+        if self.alerts is not None:
+            reporters.append(AlertReporter(self.alerts.service, should_alert))
+        return reporters
 
+    # -- what the app calls -------------------------------------------------------------
     def send_alert(
         self, severity: str, title: str, message: str, details: dict[str, Any] | None = None
     ) -> dict[str, Any] | None:
-        """The seed's ``sendAlert``: stored at once, delivered to Slack in the background."""
-        return self.alerts.send_alert(severity, title, message, details)
+        """The seed's ``sendAlert``: stored at once, delivered to Slack in the background.
+        None when alerts are off (or the alert went to the spool)."""
+        if self.alerts is None:
+            return None
+        return self.alerts.service.send_alert(severity, title, message, details)
+
+    def capture_error(
+        self, error: BaseException, context: dict[str, Any] | None = None
+    ) -> str | None:
+        """Log, count and report an error; returns the Sentry event id, if any."""
+        return self.errors.capture_error(error, context)
+
+    # -- what setup_monitoring wires --------------------------------------------------------
+    def guard(self, realm: str, tokens: list[Any], *, subject: str, setting: str) -> BearerGuard:
+        """The bearer check of one endpoint, from ``SecretStr`` tokens (None ones skipped)."""
+        return BearerGuard(
+            realm,
+            [t.get_secret_value() for t in tokens if t is not None],
+            subject=subject,
+            setting=setting,
+            loopback_without_token=not self.settings.is_production,
+        )
+
+    def routes(self) -> list[BaseRoute]:
+        """``/metrics``, and the webhook and admin API when they are on."""
+        s = self.settings
+        endpoint = MetricsEndpoint(
+            self.scrape_registry,
+            const_labels=self.metrics.const_labels,
+            guard=self.guard(
+                "metrics",
+                [s.metrics_token, s.admin_token],
+                subject=s.metrics_path,
+                setting="METRICS_TOKEN or ADMIN_TOKEN",
+            ).denied,
+            before_scrape=self.before_scrape,
+            log=self.log,
+        )
+        routes: list[BaseRoute] = [
+            Route(s.metrics_path, endpoint.handle, methods=["GET"], include_in_schema=False)
+        ]
+        if self.alerts is None:
+            return routes
+        alert_log = self.alerts.service.log
+        if s.alertmanager_webhook_token is not None:
+            guard = self.guard(
+                "alertmanager",
+                [s.alertmanager_webhook_token],
+                subject="the webhook",
+                setting="ALERTMANAGER_WEBHOOK_TOKEN",
+            )
+            webhook = AlertmanagerWebhook(
+                self.alerts.service,
+                guard=guard.denied,
+                max_body_bytes=s.webhook_max_body_bytes,
+                log=alert_log,
+            )
+            routes.extend(webhook.routes())
+        if s.admin_token is not None:
+            guard = self.guard(
+                "admin", [s.admin_token], subject="the admin API", setting="ADMIN_TOKEN"
+            )
+            routes.extend(AdminAPI(self.alerts.service, guard=guard.denied, log=alert_log).routes())
+        return routes
+
+    def wrap(self, app: ASGIApp) -> ObservabilityMiddleware:
+        """``app`` inside the middleware, configured from the settings."""
+        return ObservabilityMiddleware(
+            app,
+            access_log=AccessLog(self.logging, "ykmake.monitoring.access"),
+            metrics=self.http,
+            on_error=self.errors.capture_error,
+            client_ip=ClientIPResolver(self.settings.trusted_proxies),
+            request_id_header=self.settings.request_id_header,
+            skip_paths=(self.settings.metrics_path,),
+            tracer=self.tracer,
+        )
+
+    # -- lifespan ---------------------------------------------------------------------------
+    async def startup(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(self.logging.asyncio_exception_handler)
+        self.loop_lag.start()
+        if self.settings.prometheus_multiproc_dir is not None:
+            self._refresher = loop.create_task(self._refresh_forever())
+        capture.running.append(self.errors)
+        if self.alerts is not None:
+            alerts_package.running.append(self.alerts.service)
+            self.alerts.worker.start()
+        self.log.info("monitoring started", **self.parts_on())
+        for hook in self.on_startup:
+            await hook()
+
+    def parts_on(self) -> dict[str, str]:
+        """Which parts run, for the start-up line."""
+        s, alerts = self.settings, self.alerts
+        return {
+            "alerts": "off" if alerts is None else f"slack: {alerts.sender.mode}",
+            "sentry": "on" if self.sentry else "off",
+            "alertmanager_webhook": "on" if alerts and s.alertmanager_webhook_token else "off",
+            "admin_api": "on" if alerts and s.admin_token else "off",
+        }
+
+    async def shutdown(self) -> None:
+        for hook in reversed(self.on_shutdown):
+            try:
+                await hook()
+            except Exception as exc:  # noqa: BLE001 - one failing part must not stop the rest
+                self.log.error("shutdown hook failed", error=repr(exc))
+        if self.alerts is not None:
+            await self.alerts.worker.stop()
+            self.alerts.close()
+            alerts_package.running.remove(self.alerts.service)
+        capture.running.remove(self.errors)
+        if self.sentry:
+            sentry_sdk.flush(timeout=2.0)
+        await self.loop_lag.stop()
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+        if self.settings.prometheus_multiproc_dir is not None:
+            mark_worker_dead(self.settings.prometheus_multiproc_dir)
+        # From now on lines are written as they come, not by the thread: the server's own
+        # last lines reach the files even when it is killed right after (uvicorn re-raises
+        # SIGTERM once it has shut down, which skips atexit). Hooks stay until close().
+        self.logging.writer.close()
+
+    def close(self) -> None:
+        """Drain and close what this app's monitoring owns (logging); for tests and tools."""
+        if self.owns_logging:
+            self.logging.close()
 
     async def _refresh_forever(self, interval: float = 1.0) -> None:
         """Multiprocess mode: a scrape reads every worker's files, so each worker keeps its
@@ -159,71 +301,6 @@ class Monitoring:
                     self.log.warning("metrics refresh failed", error=repr(exc))
             await asyncio.sleep(interval)
 
-    def capture_error(
-        self, error: BaseException, context: dict[str, Any] | None = None
-    ) -> str | None:
-        return self.errors.capture_error(error, context)
-
-    def metrics_endpoint(self) -> MetricsEndpoint:
-        s = self.settings
-        tokens = [t.get_secret_value() for t in (s.metrics_token, s.admin_token) if t is not None]
-        return MetricsEndpoint(
-            self.metrics,
-            registry=self.scrape_registry,
-            tokens=tokens,
-            allow_loopback_without_token=not s.is_production,
-            before_scrape=self.before_scrape,
-        )
-
-    def wrap(self, app: ASGIApp) -> ObservabilityMiddleware:
-        s = self.settings
-        return ObservabilityMiddleware(
-            app,
-            access_log=AccessLog(self.logging),
-            metrics=self.http,
-            on_error=self.errors.capture_error,
-            client_ip=ClientIPResolver(s.trusted_proxies),
-            request_id_header=s.request_id_header,
-            skip_paths=(self.metrics_path,),
-            tracer=self.tracer,
-        )
-
-    async def startup(self) -> None:
-        asyncio.get_running_loop().set_exception_handler(self.logging.asyncio_exception_handler)
-        self.loop_lag.start()
-        if self.settings.prometheus_multiproc_dir is not None:
-            self._refresher = asyncio.get_running_loop().create_task(self._refresh_forever())
-        if not self.sender.configured:
-            self.log.warning(
-                "Slack not configured (SLACK_TOKEN + SLACK_CHANNEL or SLACK_WEBHOOK_URL); "
-                "alerts are stored but not sent"
-            )
-        self.outbox.start()
-        for hook in self.on_startup:
-            await hook()
-
-    async def shutdown(self) -> None:
-        for hook in reversed(self.on_shutdown):
-            try:
-                await hook()
-            except Exception as exc:  # noqa: BLE001 - one failing part must not stop the rest
-                self.log.error("shutdown hook failed", error=repr(exc))
-        await self.outbox.stop()
-        self.alerts.close()
-        if self.sentry:
-            sentry_sdk.flush(timeout=2.0)
-        if self.owns_engine:
-            self.engine.dispose()
-        await self.loop_lag.stop()
-        if self._refresher is not None:
-            self._refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._refresher
-        if self.settings.prometheus_multiproc_dir is not None:
-            mark_worker_dead(self.settings.prometheus_multiproc_dir)
-        if self.owns_logging:
-            self.logging.close()
-
 
 async def _json_500(_request: Request, _exc: Exception) -> Response:
     return JSONResponse(
@@ -234,8 +311,8 @@ async def _json_500(_request: Request, _exc: Exception) -> Response:
 def _without_redundant_500(stack: ASGIApp) -> ASGIApp:
     """``stack`` without Starlette's ServerErrorMiddleware when all it would do is answer
     ``_json_500``: the middleware outside it answers an unhandled error with the same JSON
-    500 itself, and the second pass over every request costs about 8k instructions. Kept
-    in debug mode (its traceback page) and when the app's own 500 handler replaced ours."""
+    500 itself, so it would be a second pass over every request for nothing. Kept in debug
+    mode (its traceback page) and when the app's own 500 handler replaced ours."""
     if isinstance(stack, ServerErrorMiddleware) and stack.handler is _json_500 and not stack.debug:
         return stack.app
     return stack
@@ -243,33 +320,31 @@ def _without_redundant_500(stack: ASGIApp) -> ASGIApp:
 
 def setup_monitoring(
     app: Starlette,
-    settings: Settings,
+    settings: MonitoringSettings | None = None,
     *,
-    metrics_path: str = "/metrics",
-    monitoring: Monitoring | None = None,
     engine: Engine | None = None,
     should_alert: ShouldAlert = default_should_alert,
+    monitoring: Monitoring | None = None,
 ) -> Monitoring:
-    """Instrument ``app``: the middleware outermost, /metrics, the JSON 500, lifespan hooks.
+    """Instrument ``app``: the middleware outermost, ``/metrics``, the JSON 500, the parts
+    that are on, and their start and stop in the app's lifespan.
 
     Args:
         app: a Starlette or FastAPI application.
-        settings: the one settings object.
-        metrics_path: where to serve the metrics (not counted in the metrics themselves).
-        monitoring: reuse parts built elsewhere (tests, several apps in one process).
-        engine: the database for the alert store (one is made from DATABASE_URL if omitted).
+        settings: the toolkit's settings; read from the environment when omitted.
+        engine: a SQLAlchemy engine for the alert store (turns alerts on).
         should_alert: which captured errors raise an alert (default: status code >= 500).
+        monitoring: parts built elsewhere (tests, several apps in one process).
+
+    Raises:
+        SettingsError: a setting is invalid, or needs a part that is off.
     """
-    mon = monitoring or Monitoring(settings, engine=engine, should_alert=should_alert)
-    mon.metrics_path = metrics_path
-    app.state.monitoring = mon
-    app.add_route(
-        metrics_path, mon.metrics_endpoint().handle, methods=["GET"], include_in_schema=False
+    mon = monitoring or Monitoring(
+        settings or MonitoringSettings.load(), engine=engine, should_alert=should_alert
     )
+    app.state.monitoring = mon
+    app.router.routes.extend(mon.routes())
     app.add_exception_handler(Exception, _json_500)
-    # POST /api/alertmanager/webhook and /api/admin/alerts…: both guarded by their tokens.
-    app.router.routes.extend(alertmanager_routes(mon.alerts, settings))
-    app.router.routes.extend(admin_routes(mon.alerts, settings))
 
     # Outermost, outside Starlette's ServerErrorMiddleware (if kept), so every response is seen.
     build_stack = app.build_middleware_stack

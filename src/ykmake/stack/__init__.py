@@ -1,4 +1,5 @@
-"""The monitoring stack as code: SLO rules, loopback rendering, checks and ``ykmake stack``."""
+"""The monitoring stack as code: SLO rules and their tests, loopback rendering, the checks of
+deploy/ and the stack's processes. Its command is ``ykmake stack`` (:mod:`ykmake.cli.stack`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,13 @@ from ykmake.stack.binaries import find_binary, which_binary
 from ykmake.stack.checks import CheckResult, run_checks
 from ykmake.stack.errors import MissingBinaryError, ServiceStartError, SloSpecError, StackError
 from ykmake.stack.exported_metrics import EXPORTED_METRICS, ExportedMetric, exported_series_names
-from ykmake.stack.generate import generate_deploy_files, stale_generated, write_generated
+from ykmake.stack.generate import (
+    Written,
+    generate_deploy_files,
+    stale_generated,
+    write_changed,
+    write_generated,
+)
 from ykmake.stack.metric_check import known_metric_names, rule_queries, unknown_metrics
 from ykmake.stack.processes import (
     RunningService,
@@ -23,6 +30,7 @@ from ykmake.stack.render import (
     StackPorts,
     StackSecrets,
     default_deploy_dir,
+    public_base_url,
     render_stack,
 )
 from ykmake.stack.services import (
@@ -49,6 +57,7 @@ __all__ = [
     "StackError",
     "StackPorts",
     "StackSecrets",
+    "Written",
     "alertmanager_service",
     "default_deploy_dir",
     "exported_series_names",
@@ -61,6 +70,7 @@ __all__ = [
     "node_exporter_service",
     "parse_slo_spec",
     "prometheus_service",
+    "public_base_url",
     "render_stack",
     "rule_queries",
     "run_checks",
@@ -71,5 +81,6 @@ __all__ = [
     "unknown_metrics",
     "wait_ready",
     "which_binary",
+    "write_changed",
     "write_generated",
 ]

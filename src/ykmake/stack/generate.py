@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from ykmake.stack._yaml import dump_yaml
@@ -11,7 +13,14 @@ from ykmake.stack.rules_slo import slo_rule_groups
 from ykmake.stack.slo import SloSpec, load_slo_spec
 from ykmake.stack.slo_tests import slo_rule_tests
 
-__all__ = ["SLO_FILE", "generate_deploy_files", "stale_generated", "write_generated"]
+__all__ = [
+    "SLO_FILE",
+    "Written",
+    "generate_deploy_files",
+    "stale_generated",
+    "write_changed",
+    "write_generated",
+]
 
 SLO_FILE = "slo.yml"
 _HEADER = (
@@ -36,20 +45,36 @@ def generate_deploy_files(spec: SloSpec) -> dict[str, str]:
     }
 
 
-def write_generated(deploy_dir: Path) -> list[Path]:
-    """Regenerate every file from ``deploy_dir/slo.yml``; return the paths whose text changed.
+@dataclass(frozen=True)
+class Written:
+    """What a regeneration did: the files it (re)wrote and those already up to date."""
+
+    changed: list[Path]
+    unchanged: list[Path]
+
+
+def write_changed(files: Mapping[Path, str]) -> Written:
+    """Write each file whose text differs (or that is missing); leave the others untouched."""
+    changed, unchanged = [], []
+    for path, text in files.items():
+        if path.is_file() and path.read_text(encoding="utf-8") == text:
+            unchanged.append(path)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        changed.append(path)
+    return Written(changed, unchanged)
+
+
+def write_generated(deploy_dir: Path) -> Written:
+    """Regenerate every file from ``deploy_dir/slo.yml``; only those whose text changed are
+    written.
 
     Raises:
         SloSpecError: the SLO definition is missing or invalid.
     """
-    changed = []
-    for relative, text in generate_deploy_files(load_slo_spec(deploy_dir / SLO_FILE)).items():
-        path = deploy_dir / relative
-        if not path.is_file() or path.read_text(encoding="utf-8") != text:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-            changed.append(path)
-    return changed
+    files = generate_deploy_files(load_slo_spec(deploy_dir / SLO_FILE))
+    return write_changed({deploy_dir / relative: text for relative, text in files.items()})
 
 
 def stale_generated(deploy_dir: Path) -> list[str]:

@@ -4,6 +4,10 @@ The compose files name hosts (``app:8000``, ``alertmanager:9093``); here each be
 ``127.0.0.1:<port>``, rule paths become absolute, and bearer tokens go to 0600 files in the data
 dir. The pure ``render_*_config`` functions take and return plain dicts; :func:`render_stack`
 writes everything under one data dir.
+
+Links the stack puts in alerts (Prometheus' ``generatorURL``, Alertmanager's ``externalURL``)
+use :meth:`RenderedStack.external_url`: the loopback URL, or the public URL when one is given,
+never the machine's hostname (what Prometheus and Alertmanager guess without one).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 
 from ykmake.stack._yaml import dump_yaml
+from ykmake.stack.errors import StackError
 
 __all__ = [
     "RenderOptions",
@@ -25,6 +30,7 @@ __all__ = [
     "StackPorts",
     "StackSecrets",
     "default_deploy_dir",
+    "public_base_url",
     "render_alertmanager_config",
     "render_grafana_provisioning",
     "render_prometheus_config",
@@ -86,6 +92,32 @@ class RenderOptions:
     group_wait: str | None = None
     group_interval: str | None = None
     repeat_interval: str | None = None
+    # Where people reach the stack (through a reverse proxy): links in alerts then point to
+    # <public_url>/prometheus and <public_url>/alertmanager. None: the loopback URLs.
+    public_url: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.public_url is not None:
+            object.__setattr__(self, "public_url", public_base_url(self.public_url))
+
+
+def public_base_url(url: str) -> str:
+    """``url`` without a trailing slash, if it is an http(s) URL with a host.
+
+    Raises:
+        StackError: another scheme, no host, credentials, a query or a fragment.
+    """
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        msg = f"public URL {url!r} is not an http:// or https:// URL"
+        raise StackError(msg)
+    if parts.username or parts.password:  # not repeated here: it would show the password
+        msg = "public URL must not carry a user or password (they would be in every alert)"
+        raise StackError(msg)
+    if parts.query or parts.fragment:
+        msg = f"public URL {url!r} must be a base URL like https://monitoring.example.com"
+        raise StackError(msg)
+    return urlunsplit(parts).rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -98,6 +130,7 @@ class RenderedStack:
     prometheus_config: Path
     alertmanager_config: Path
     grafana_config: Path
+    public_url: str | None = None
 
     @property
     def prometheus_data(self) -> Path:
@@ -114,6 +147,12 @@ class RenderedStack:
     def url(self, service: str) -> str:
         """``http://127.0.0.1:<port>`` of ``service`` (prometheus, alertmanager, grafana, …)."""
         return f"http://127.0.0.1:{self.ports.by_host()[service]}"
+
+    def external_url(self, service: str) -> str:
+        """The URL links to ``service`` carry: under the public URL, else its loopback URL."""
+        if self.public_url is None:
+            return self.url(service)
+        return f"{self.public_url}/{service}"
 
 
 def default_deploy_dir() -> Path:
@@ -317,6 +356,7 @@ def render_stack(
         prometheus_config=data_dir / "prometheus" / "prometheus.yml",
         alertmanager_config=data_dir / "alertmanager" / "alertmanager.yml",
         grafana_config=data_dir / "grafana" / "grafana.ini",
+        public_url=options.public_url,
     )
     rendered.prometheus_config.write_text(dump_yaml(prometheus, header=header), encoding="utf-8")
     rendered.alertmanager_config.write_text(

@@ -1,4 +1,10 @@
-"""The command lines of the stack's processes, run against a rendered loopback config."""
+"""The command lines of the stack's processes, run against a rendered loopback config.
+
+Prometheus and Alertmanager are told the URL people reach them at (``--web.external-url``):
+without it they put the machine's hostname into every link of an alert. Their routes stay at
+the root (``--web.route-prefix=/``) whatever path that URL has, so the loopback URLs and
+readiness checks are the same with or without a public URL.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +36,8 @@ def prometheus_service(
             f"--config.file={rendered.prometheus_config}",
             f"--storage.tsdb.path={rendered.prometheus_data}",
             f"--web.listen-address=127.0.0.1:{rendered.ports.prometheus}",
+            f"--web.external-url={rendered.external_url('prometheus')}",
+            "--web.route-prefix=/",
             # The SLO's 30d ratio needs 30 days of the recorded 5m ratio.
             "--storage.tsdb.retention.time=35d",
             "--web.enable-lifecycle",  # POST /-/reload after editing rules
@@ -49,6 +57,8 @@ def alertmanager_service(rendered: RenderedStack, binary: Path) -> ServiceSpec:
             f"--config.file={rendered.alertmanager_config}",
             f"--storage.path={rendered.alertmanager_data}",
             f"--web.listen-address=127.0.0.1:{rendered.ports.alertmanager}",
+            f"--web.external-url={rendered.external_url('alertmanager')}",
+            "--web.route-prefix=/",
             "--cluster.listen-address=",
         ),
         ready_url=f"{rendered.url('alertmanager')}/-/ready",

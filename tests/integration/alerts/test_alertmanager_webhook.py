@@ -16,9 +16,9 @@ import pytest
 from tests.fakes.slack_server import FakeSlack
 from tests.support.server import free_port, serve, wait_until
 from tests.support.services import missing
-from ykmake.monitoring.alertmanager import WEBHOOK_PATH
+from ykmake.monitoring.alerts.alertmanager import WEBHOOK_PATH
+from ykmake.monitoring.alerts.database import make_engine
 from ykmake.monitoring.alerts.store import AlertStore
-from ykmake.monitoring.database import make_engine
 from ykmake.stack.processes import ServiceSpec, running_services
 
 pytestmark = pytest.mark.integration

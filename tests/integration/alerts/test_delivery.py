@@ -56,7 +56,7 @@ def test_an_alert_is_stored_then_delivered_in_the_seed_layout(
     assert "divider" in kinds
     assert header_text(message) == "[CRITICAL] Database down"
     context = attachment["blocks"][-1]["elements"][0]["text"]
-    assert "*Service*: YkMake" in context
+    assert "*Service*: ykmake" in context  # SERVICE_NAME
     assert "*Environment*: test" in context
     assert "t0p" not in json.dumps(message)
     assert count(path, Notification, Notification.status == "sent") == 1

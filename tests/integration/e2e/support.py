@@ -14,7 +14,7 @@ from typing import Any
 from tests.fakes.slack_server import FakeSlack
 from tests.integration.stack.harness import Stack
 from ykmake.app.users import create_user
-from ykmake.load import LoadPlan, LoadStats, run_load
+from ykmake.cli.load_engine import LoadPlan, LoadStats, run_load
 
 __all__ = [
     "METRICS_TOKEN",

@@ -29,7 +29,7 @@ from tests.integration.e2e.support import (
 )
 from tests.integration.stack.harness import running_stack, wait_until
 from tests.support.server import serve
-from ykmake.load import LoadPlan
+from ykmake.cli.load_engine import LoadPlan
 from ykmake.monitoring.alerts.store import AlertStore
 
 pytestmark = pytest.mark.integration

@@ -28,8 +28,8 @@ from tests.integration.e2e.support import (
 )
 from tests.integration.stack.harness import running_stack
 from tests.support.server import serve
+from ykmake.cli.load_engine import LoadPlan
 from ykmake.dashboards import OVERVIEW_UID, default_dashboards_dir, panel_queries
-from ykmake.load import LoadPlan
 from ykmake.stack import default_deploy_dir, exported_series_names
 
 pytestmark = pytest.mark.integration

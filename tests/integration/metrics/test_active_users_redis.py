@@ -18,8 +18,8 @@ from tests.integration.metrics.scrape import scrape, value
 from tests.support.server import free_port, serve, wait_until
 from tests.support.services import redis_url
 from ykmake.app.users import create_user
-from ykmake.monitoring.active_users import ActiveUsers
-from ykmake.monitoring.metrics import MonitoringMetrics
+from ykmake.monitoring.metrics.active_users import ActiveUsers
+from ykmake.monitoring.metrics.families import MonitoringMetrics
 
 pytestmark = [pytest.mark.integration, pytest.mark.redis]
 

@@ -38,7 +38,7 @@ class Served:
 
 def clean_env(tmp_path: Path, multiproc_dir: Path) -> dict[str, str]:
     """The caller's environment without any setting of ours, plus this test's own."""
-    ours = {name.upper() for name in Settings.model_fields}
+    ours = set(Settings.variable_names())
     env = {k: v for k, v in os.environ.items() if k.upper() not in ours}
     env.update(
         YKMAKE_ENV="test",

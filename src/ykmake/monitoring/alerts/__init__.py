@@ -1,7 +1,11 @@
-"""Alerts: a durable store, storm control, and Slack delivery through an outbox.
+"""Alerts: everything an alert touches, from ``send_alert`` to the Slack message.
 
-``send_alert(severity, title, message, details=None)`` is the seed's ``sendAlert``: it uses
-the service that :func:`ykmake.monitoring.setup_monitoring` installed.
+A durable store with storm control (:mod:`.store`), the outbox worker that delivers
+notifications with backoff (:mod:`.outbox`), the on-disk spool for when the database is down
+(:mod:`.spool`), the Slack message and its delivery, the Alertmanager intake and the admin
+API; :mod:`.parts` builds them from the settings. Its vocabulary is in :mod:`.vocabulary`.
+
+``send_alert(severity, title, message, details=None)`` is the seed's ``sendAlert``.
 """
 
 from __future__ import annotations
@@ -9,17 +13,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ykmake.monitoring.alerts.vocabulary import Severity
+
 if TYPE_CHECKING:
     from ykmake.monitoring.alerts.service import AlertService
 
-__all__ = ["send_alert", "set_default_service"]
+__all__ = ["Severity", "send_alert"]
 
-_default: list[AlertService] = []
-
-
-def set_default_service(service: AlertService) -> None:
-    """Make ``service`` the one module-level :func:`send_alert` uses (the latest app's)."""
-    _default[:] = [service]
+# The alert services of the apps running in this process (started, not stopped), newest last.
+running: list[AlertService] = []
 
 
 def send_alert(
@@ -27,9 +29,10 @@ def send_alert(
 ) -> dict[str, Any] | None:
     """Store an alert and queue it for Slack; returns the stored alert. Never raises.
 
-    Returns None when no monitoring is set up, or when the database was down (the alert
-    then waits in the on-disk spool).
+    Uses the app that is running (the latest started, if several are). Returns None when
+    none runs, when alerts are off, or when the database was down (the alert then waits
+    in the on-disk spool).
     """
-    if not _default:
+    if not running:
         return None
-    return _default[0].send_alert(severity, title, message, details)
+    return running[-1].send_alert(severity, title, message, details)

@@ -6,26 +6,20 @@ Their own metadata, so any app can use them; YkMake's Alembic history creates th
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-__all__ = [
-    "SEVERITIES",
-    "SOURCES",
-    "Alert",
-    "AlertsBase",
-    "Notification",
-    "utcnow",
-]
+from ykmake.monitoring.alerts.vocabulary import (
+    AlertSource,
+    AlertStatus,
+    NotificationKind,
+    NotificationStatus,
+)
 
-SEVERITIES: Final = ("info", "warning", "error", "critical")
-SOURCES: Final = ("app", "error", "alertmanager")
-ALERT_STATUSES: Final = ("open", "acknowledged", "resolved")
-# "sending" is a claimed row whose lease has not run out: a crashed worker's claim expires.
-NOTIFICATION_STATUSES: Final = ("pending", "sending", "sent", "failed")
+__all__ = ["Alert", "AlertsBase", "Notification", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -56,12 +50,12 @@ class Alert(AlertsBase):
     title: Mapped[str] = mapped_column(String(500))
     message: Mapped[str] = mapped_column(Text)
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    source: Mapped[str] = mapped_column(String(16), default="app")
+    source: Mapped[str] = mapped_column(String(16), default=AlertSource.APP)
     fingerprint: Mapped[str] = mapped_column(String(128), index=True)
     # = fingerprint while the alert is open or acknowledged, NULL once resolved: a unique
     # index on it keeps one live alert per fingerprint, even with racing instances.
     dedup_key: Mapped[str | None] = mapped_column(String(128), nullable=True, unique=True)
-    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=AlertStatus.OPEN, index=True)
     occurrences: Mapped[int] = mapped_column(Integer, default=1)
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
@@ -101,8 +95,8 @@ class Notification(AlertsBase):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(16), default="new")  # new | digest | resolved
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    kind: Mapped[str] = mapped_column(String(16), default=NotificationKind.NEW)
+    status: Mapped[str] = mapped_column(String(16), default=NotificationStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

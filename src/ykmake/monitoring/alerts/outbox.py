@@ -1,6 +1,6 @@
 """The outbox worker: delivers queued notifications to Slack, with backoff, in the background.
 
-Started with the app (and run once by ``ykmake alerts deliver`` for cron use). Each pass
+Started with the app (and drained once by ``ykmake alerts deliver`` for cron use). Each pass
 replays the spool, claims due notifications, and sends them one by one; database calls run
 in a worker thread so the event loop keeps serving requests.
 """
@@ -15,36 +15,47 @@ from functools import partial
 from typing import Any
 
 import anyio.to_thread
+from prometheus_client import Counter, Gauge
 
 from ykmake.monitoring.alerts.service import AlertService
+from ykmake.monitoring.alerts.slack_delivery import DeliveryResult
+from ykmake.monitoring.alerts.slack_message import build_message
 from ykmake.monitoring.alerts.store import Claimed
-from ykmake.monitoring.metrics import MonitoringMetrics
-from ykmake.monitoring.slack_message import build_message
+from ykmake.monitoring.alerts.vocabulary import NotificationKind, NotificationStatus, Severity
 
 __all__ = ["DeliveryStats", "OutboxWorker", "message_for"]
 
 
 @dataclass
 class DeliveryStats:
+    """What one or more passes did."""
+
     replayed: int = 0
     sent: int = 0
     retried: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
 
+    def add(self, other: DeliveryStats) -> None:
+        self.replayed += other.replayed
+        self.sent += other.sent
+        self.retried += other.retried
+        self.failed += other.failed
+        self.errors.extend(other.errors)
 
-def message_for(claimed: Claimed, environment: str) -> dict[str, Any]:
+
+def message_for(claimed: Claimed, service: str, environment: str) -> dict[str, Any]:
     """The Slack message of one notification, built from the alert as it is now."""
     alert = claimed.alert
     timestamp = datetime.fromisoformat(alert["last_seen"])
     title, severity = alert["title"], alert["severity"]
     occurrences: int | None = None
     since = None
-    if claimed.kind == "digest":
+    if claimed.kind == NotificationKind.DIGEST:
         occurrences = max(alert["occurrences"] - claimed.notified_occurrences, 1)
         since = claimed.notified_at or datetime.fromisoformat(alert["first_seen"])
-    elif claimed.kind == "resolved":
-        title, severity = f"Resolved: {title}", "info"
+    elif claimed.kind == NotificationKind.RESOLVED:
+        title, severity = f"Resolved: {title}", Severity.INFO
     elif alert["occurrences"] > 1:  # a "new" message sent after some repeats piled up
         occurrences = alert["occurrences"]
         since = datetime.fromisoformat(alert["first_seen"])
@@ -55,6 +66,7 @@ def message_for(claimed: Claimed, environment: str) -> dict[str, Any]:
         title,
         alert["message"],
         details,
+        service=service,
         environment=environment,
         timestamp=timestamp,
         occurrences=occurrences,
@@ -63,16 +75,28 @@ def message_for(claimed: Claimed, environment: str) -> dict[str, Any]:
 
 
 class OutboxWorker:
+    """Delivers due notifications in the background (``start``/``stop``), or on demand.
+
+    Args:
+        service: the alert service whose store, spool and sender it works with.
+        notifications: ``ykmake_alert_notifications_total``, counted by result.
+        pending: ``ykmake_alert_outbox_pending``, set after each pass.
+        interval: seconds between passes when nothing wakes it sooner.
+        batch: notifications claimed per pass.
+    """
+
     def __init__(
         self,
         service: AlertService,
         *,
-        metrics: MonitoringMetrics | None = None,
+        notifications: Counter | None = None,
+        pending: Gauge | None = None,
         interval: float = 1.0,
         batch: int = 20,
     ) -> None:
         self.service = service
-        self.metrics = metrics
+        self.notifications = notifications
+        self.pending = pending
         self.interval = interval
         self.batch = batch
         self._task: asyncio.Task[None] | None = None
@@ -88,59 +112,67 @@ class OutboxWorker:
     async def deliver_once(self) -> DeliveryStats:
         """One pass: replay the spool, then send everything that is due."""
         stats = DeliveryStats()
-        store, sender = self.service.store, self.service.sender
         stats.replayed = await anyio.to_thread.run_sync(self.service.replay_spool)
+        sender = self.service.sender
         if sender is None or not sender.configured:
             return stats
-        claimed = await anyio.to_thread.run_sync(store.claim_due, self.batch)
-        for item in claimed:
+        for item in await anyio.to_thread.run_sync(self.service.store.claim_due, self.batch):
             self._in_slack_call = True  # the one await that stop() may cancel
             try:
-                result = await sender.send(message_for(item, self.service.environment))
+                message = message_for(item, self.service.service, self.service.environment)
+                result = await sender.send(message)
             finally:
                 self._in_slack_call = False
             if self._stopping and not result.ok:
                 break  # shutting down: the claim's lease runs out and another pass retries
-            if result.ok:
-                await anyio.to_thread.run_sync(store.mark_sent, item)
-                stats.sent += 1
-                self._count("sent")
-                self.log.info("alert sent via Slack", alert_id=item.alert["id"], kind=item.kind)
-                continue
-            status = await anyio.to_thread.run_sync(
-                partial(
-                    store.mark_failed_attempt,
-                    item,
-                    result.error or "unknown error",
-                    permanent=result.permanent,
-                    retry_after=result.retry_after,
-                )
-            )
-            stats.errors.append(result.error or "unknown error")
-            if status == "failed":
-                stats.failed += 1
-                self._count("failed")
-                self.log.error(
-                    "alert delivery failed for good",
-                    alert_id=item.alert["id"],
-                    attempts=item.attempts + 1,
-                    error=result.error,
-                )
-            else:
-                stats.retried += 1
-                self._count("retry")
-                self.log.warning(
-                    "alert delivery will be retried",
-                    alert_id=item.alert["id"],
-                    attempts=item.attempts + 1,
-                    error=result.error,
-                    retry_after=result.retry_after,
-                )
+            await self._settle(item, result, stats)
         return stats
 
+    async def drain(self, max_passes: int = 100) -> DeliveryStats:
+        """Passes until one comes back short of a full batch (the due queue is empty)."""
+        total = DeliveryStats()
+        for _ in range(max_passes):
+            stats = await self.deliver_once()
+            total.add(stats)
+            if stats.sent + stats.retried + stats.failed < self.batch:
+                break
+        return total
+
+    async def _settle(self, item: Claimed, result: DeliveryResult, stats: DeliveryStats) -> None:
+        """Record what one attempt did: sent, to be retried, or failed for good."""
+        store = self.service.store
+        if result.ok:
+            await anyio.to_thread.run_sync(store.mark_sent, item)
+            stats.sent += 1
+            self._count("sent")
+            self.log.info("alert sent via Slack", alert_id=item.alert["id"], kind=item.kind)
+            return
+        error = result.error or "unknown error"
+        status = await anyio.to_thread.run_sync(
+            partial(
+                store.mark_failed_attempt,
+                item,
+                error,
+                permanent=result.permanent,
+                retry_after=result.retry_after,
+            )
+        )
+        stats.errors.append(error)
+        fields = {"alert_id": item.alert["id"], "attempts": item.attempts + 1, "error": error}
+        if status == NotificationStatus.FAILED:
+            stats.failed += 1
+            self._count("failed")
+            self.log.error("alert delivery failed for good", **fields)
+        else:
+            stats.retried += 1
+            self._count("retry")
+            self.log.warning(
+                "alert delivery will be retried", retry_after=result.retry_after, **fields
+            )
+
     def _count(self, result: str) -> None:
-        if self.metrics is not None:
-            self.metrics.alert_notifications_total.labels(result).inc()
+        if self.notifications is not None:
+            self.notifications.labels(result).inc()
 
     def wake(self) -> None:
         """Run the next pass now (a new alert was queued); safe from any thread."""
@@ -153,9 +185,9 @@ class OutboxWorker:
         while not self._stopping:
             try:
                 await self.deliver_once()
-                if self.metrics is not None and self.service.store.notify:
+                if self.pending is not None and self.service.store.notify:
                     pending = await anyio.to_thread.run_sync(self.service.store.pending_count)
-                    self.metrics.alert_outbox_pending.set(pending)
+                    self.pending.set(pending)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - database down: the next pass retries

@@ -13,28 +13,18 @@ import concurrent.futures
 import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from enum import StrEnum
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import anyio.to_thread
-
 from ykmake.monitoring.alerts.fingerprint import alert_fingerprint
-from ykmake.monitoring.alerts.models import SEVERITIES, SOURCES
+from ykmake.monitoring.alerts.slack_delivery import SlackSender
+from ykmake.monitoring.alerts.slack_message import build_message
 from ykmake.monitoring.alerts.spool import AlertSpool
 from ykmake.monitoring.alerts.store import AlertStore, RecordResult
-from ykmake.monitoring.slack_delivery import SlackSender
-from ykmake.monitoring.slack_message import build_message
+from ykmake.monitoring.alerts.vocabulary import AlertSource, Severity
 
-__all__ = ["AlertService", "AlertSeverity"]
-
-
-class AlertSeverity(StrEnum):
-    INFO = "info"
-    WARNING = "warning"
-    ERROR = "error"
-    CRITICAL = "critical"
+__all__ = ["AlertService"]
 
 
 class AlertService:
@@ -46,10 +36,12 @@ class AlertService:
         spool: AlertSpool,
         sender: SlackSender | None,
         *,
+        service: str,
         environment: str,
         log: Any,
     ) -> None:
         self.store, self.spool, self.sender = store, spool, sender
+        self.service = service  # SERVICE_NAME, on every Slack message
         self.environment = environment
         self.log = log
         # One thread for writes off the event loop: alerts keep their order, and a slow
@@ -68,14 +60,14 @@ class AlertService:
         message: str,
         details: Mapping[str, Any] | None = None,
         *,
-        source: str = "app",
+        source: str = AlertSource.APP,
         fingerprint: str | None = None,
     ) -> dict[str, Any] | None:
         """Store an alert and queue its notification; returns the stored alert (None when it
         went to the spool). Never raises, never waits for Slack."""
         try:
             severity = _severity(severity)
-            source = source if source in SOURCES else "app"
+            source = source if source in set(AlertSource) else AlertSource.APP
             fp = fingerprint or alert_fingerprint(source, severity, title, message)
             record: dict[str, Any] = {
                 "severity": severity,
@@ -117,18 +109,6 @@ class AlertService:
         return self._executor.submit(
             partial(self.send_alert, severity, title, message, details, **kw)
         )
-
-    async def send_alert_async(
-        self,
-        severity: str,
-        title: str,
-        message: str,
-        details: Mapping[str, Any] | None = None,
-        **kw: Any,
-    ) -> dict[str, Any] | None:
-        """``send_alert`` for async code: the database write runs in a worker thread."""
-        call = partial(self.send_alert, severity, title, message, details, **kw)
-        return await anyio.to_thread.run_sync(call)
 
     def _log_recorded(self, result: RecordResult) -> None:
         alert = result.alert
@@ -176,6 +156,7 @@ class AlertService:
                 record["title"],
                 record["message"],
                 record["details"],
+                service=self.service,
                 environment=self.environment,
                 timestamp=datetime.now(UTC),
             )
@@ -217,12 +198,12 @@ class AlertService:
         self._executor.shutdown(wait=True)
 
 
-def _severity(value: str) -> str:
-    text = str(value.value if isinstance(value, AlertSeverity) else value).lower()
-    if text not in SEVERITIES:
-        msg = f"severity {value!r} is not one of {', '.join(SEVERITIES)}"
-        raise ValueError(msg)
-    return text
+def _severity(value: str) -> Severity:
+    try:
+        return Severity(str(value).lower())
+    except ValueError:
+        msg = f"severity {value!r} is not one of {', '.join(Severity)}"
+        raise ValueError(msg) from None
 
 
 def _parse_time(value: Any) -> datetime | None:

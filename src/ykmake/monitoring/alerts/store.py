@@ -18,8 +18,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from ykmake.monitoring.alerts.models import Alert, AlertsBase, Notification, utcnow
+from ykmake.monitoring.alerts.vocabulary import (
+    AlertStatus,
+    NotificationKind,
+    NotificationStatus,
+    Severity,
+)
 
 __all__ = ["AlertStore", "Backoff", "Claimed", "RecordResult"]
+
+_IN_FLIGHT = (NotificationStatus.PENDING, NotificationStatus.SENDING)
 
 
 @dataclass(frozen=True)
@@ -134,7 +142,7 @@ class AlertStore:
                     source=source,
                     fingerprint=fingerprint,
                     dedup_key=fingerprint,
-                    status="open",
+                    status=AlertStatus.OPEN,
                     occurrences=1,
                     first_seen=now,
                     last_seen=now,
@@ -145,38 +153,36 @@ class AlertStore:
                 session.flush()
                 kind = None
                 if self.notify:
-                    kind = "new"
+                    kind = NotificationKind.NEW
                     session.add(self._notification(alert, kind, now, sent=already_notified))
                 return RecordResult(alert.to_dict(), True, kind)
             quiet = now - alert.last_seen > self.storm_window
             alert.occurrences += 1
             alert.last_seen = now
-            if severity_rank(severity) > severity_rank(alert.severity):
+            if Severity(severity).rank > Severity(alert.severity).rank:
                 alert.severity = severity  # an escalation is worth the louder colour
             kind = None
-            if self.notify and alert.status == "open":
+            if self.notify and alert.status == AlertStatus.OPEN:
                 kind = self._queue_repeat(session, alert, now, quiet)
             session.flush()
             return RecordResult(alert.to_dict(), False, kind)
 
     def _queue_repeat(
         self, session: Session, alert: Alert, now: datetime, quiet: bool
-    ) -> str | None:
+    ) -> NotificationKind | None:
         in_flight = session.scalar(
             select(func.count())
             .select_from(Notification)
-            .where(
-                Notification.alert_id == alert.id, Notification.status.in_(("pending", "sending"))
-            )
+            .where(Notification.alert_id == alert.id, Notification.status.in_(_IN_FLIGHT))
         )
         if in_flight:
             return None  # the queued message will carry this occurrence's count
         if quiet:
-            session.add(self._notification(alert, "new", now))
-            return "new"
+            session.add(self._notification(alert, NotificationKind.NEW, now))
+            return NotificationKind.NEW
         due = (alert.notified_at or alert.first_seen) + self.storm_window
-        session.add(self._notification(alert, "digest", max(now, due)))
-        return "digest"
+        session.add(self._notification(alert, NotificationKind.DIGEST, max(now, due)))
+        return NotificationKind.DIGEST
 
     @staticmethod
     def _notification(
@@ -185,7 +191,7 @@ class AlertStore:
         return Notification(
             alert_id=alert.id,
             kind=kind,
-            status="sent" if sent else "pending",
+            status=NotificationStatus.SENT if sent else NotificationStatus.PENDING,
             next_attempt_at=due,
             created_at=due,
             sent_at=due if sent else None,
@@ -208,28 +214,28 @@ class AlertStore:
             alert = session.get(Alert, alert_id, with_for_update=True)
             if alert is None:
                 return None
-            if status == "resolved":
+            if status == AlertStatus.RESOLVED:
                 return self._resolve(session, alert, now)
-            if alert.status == "open":
-                alert.status, alert.acknowledged_at = "acknowledged", now
+            if alert.status == AlertStatus.OPEN:
+                alert.status, alert.acknowledged_at = AlertStatus.ACKNOWLEDGED, now
             return alert.to_dict()
 
     def _resolve(self, session: Session, alert: Alert, now: datetime) -> dict[str, Any]:
-        if alert.status != "resolved":
-            alert.status, alert.resolved_at, alert.dedup_key = "resolved", now, None
+        if alert.status != AlertStatus.RESOLVED:
+            alert.status, alert.resolved_at, alert.dedup_key = AlertStatus.RESOLVED, now, None
             # A digest of an alert that is over would only confuse: drop it (not "failed",
             # which would list it among failed deliveries and let `retry` send it).
             session.execute(
                 delete(Notification).where(
                     Notification.alert_id == alert.id,
-                    Notification.status == "pending",
-                    Notification.kind == "digest",
+                    Notification.status == NotificationStatus.PENDING,
+                    Notification.kind == NotificationKind.DIGEST,
                 )
             )
             if self.notify and (alert.notified_at is not None or self._new_queued(session, alert)):
                 # Also when its first message is still queued (Slack down, or a fast
                 # fire-then-resolve): that message will go out, so must the "resolved" one.
-                session.add(self._notification(alert, "resolved", now))
+                session.add(self._notification(alert, NotificationKind.RESOLVED, now))
         session.flush()
         return alert.to_dict()
 
@@ -241,8 +247,8 @@ class AlertStore:
                 .select_from(Notification)
                 .where(
                     Notification.alert_id == alert.id,
-                    Notification.kind == "new",
-                    Notification.status.in_(("pending", "sending")),
+                    Notification.kind == NotificationKind.NEW,
+                    Notification.status.in_(_IN_FLIGHT),
                 )
             )
         )
@@ -252,8 +258,11 @@ class AlertStore:
         """Claim due notifications for this worker; nobody else gets them until the lease ends."""
         now = now or utcnow()
         claimable = or_(
-            and_(Notification.status == "pending", Notification.next_attempt_at <= now),
-            and_(Notification.status == "sending", Notification.lease_until < now),
+            and_(
+                Notification.status == NotificationStatus.PENDING,
+                Notification.next_attempt_at <= now,
+            ),
+            and_(Notification.status == NotificationStatus.SENDING, Notification.lease_until < now),
         )
         claimed: list[Claimed] = []
         with self.sessions.begin() as session:
@@ -270,7 +279,7 @@ class AlertStore:
                 result = session.execute(
                     update(Notification)
                     .where(Notification.id == nid, claimable)
-                    .values(status="sending", lease_until=now + self.lease)
+                    .values(status=NotificationStatus.SENDING, lease_until=now + self.lease)
                 )
                 if result.rowcount != 1:  # type: ignore[attr-defined]
                     continue
@@ -295,7 +304,8 @@ class AlertStore:
             n = session.get(Notification, claimed.id, with_for_update=True)
             if n is None:
                 return
-            n.status, n.sent_at, n.lease_until, n.last_error = "sent", now, None, None
+            n.status, n.sent_at, n.lease_until = NotificationStatus.SENT, now, None
+            n.last_error = None
             n.attempts += 1
             alert = n.alert
             alert.notified_occurrences = claimed.alert["occurrences"]
@@ -309,13 +319,13 @@ class AlertStore:
         with self.sessions.begin() as session:
             n = session.get(Notification, claimed.id, with_for_update=True)
             if n is None:
-                return "failed"
+                return NotificationStatus.FAILED
             n.attempts += 1
             n.last_error, n.lease_until = error[:1000], None
             if permanent or n.attempts >= self.backoff.max_attempts:
-                n.status = "failed"
+                n.status = NotificationStatus.FAILED
             else:
-                n.status = "pending"
+                n.status = NotificationStatus.PENDING
                 n.next_attempt_at = now + timedelta(
                     seconds=self.backoff.delay(n.attempts, retry_after)
                 )
@@ -324,12 +334,15 @@ class AlertStore:
     def retry_failed(self, alert_id: int | None = None) -> int:
         """Put failed notifications (of one alert, or all) back in the queue; returns how many."""
         with self.sessions.begin() as session:
-            query = update(Notification).where(Notification.status == "failed")
+            query = update(Notification).where(Notification.status == NotificationStatus.FAILED)
             if alert_id is not None:
                 query = query.where(Notification.alert_id == alert_id)
             result = session.execute(
                 query.values(
-                    status="pending", attempts=0, next_attempt_at=utcnow(), last_error=None
+                    status=NotificationStatus.PENDING,
+                    attempts=0,
+                    next_attempt_at=utcnow(),
+                    last_error=None,
                 )
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
@@ -340,7 +353,7 @@ class AlertStore:
                 session.scalar(
                     select(func.count())
                     .select_from(Notification)
-                    .where(Notification.status.in_(("pending", "sending")))
+                    .where(Notification.status.in_(_IN_FLIGHT))
                 )
                 or 0
             )
@@ -385,7 +398,29 @@ class AlertStore:
             data["notifications"] = [n.to_dict() for n in alert.notifications]
             return data
 
-    def notifications(self, statuses: Sequence[str] = ("failed",)) -> list[dict[str, Any]]:
+    def delivery_states(self, alert_ids: Sequence[int]) -> dict[int, str]:
+        """Per alert, the worst state of its notifications: failed > pending > sent."""
+        if not alert_ids:
+            return {}
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Notification.alert_id, Notification.status)
+                .where(Notification.alert_id.in_(alert_ids))
+                .distinct()
+            ).all()
+        found: dict[int, set[str]] = {}
+        for alert_id, status in rows:
+            sending = status == NotificationStatus.SENDING  # claimed, not sent yet
+            found.setdefault(alert_id, set()).add(NotificationStatus.PENDING if sending else status)
+        order = (NotificationStatus.FAILED, NotificationStatus.PENDING, NotificationStatus.SENT)
+        return {
+            alert_id: next(str(s) for s in order if s in states)
+            for alert_id, states in found.items()
+        }
+
+    def notifications(
+        self, statuses: Sequence[str] = (NotificationStatus.FAILED,)
+    ) -> list[dict[str, Any]]:
         with self.sessions() as session:
             rows = session.scalars(
                 select(Notification)
@@ -400,18 +435,11 @@ def _resolved_before_its_alert() -> Any:
     so Slack never hears "Resolved: X" before "X"."""
     earlier = aliased(Notification)
     return and_(
-        Notification.kind == "resolved",
+        Notification.kind == NotificationKind.RESOLVED,
         exists().where(
             earlier.alert_id == Notification.alert_id,
             earlier.id < Notification.id,
-            earlier.kind == "new",
-            earlier.status.in_(("pending", "sending")),
+            earlier.kind == NotificationKind.NEW,
+            earlier.status.in_(_IN_FLIGHT),
         ),
     )
-
-
-_RANK = {"info": 0, "warning": 1, "error": 2, "critical": 3}
-
-
-def severity_rank(severity: str) -> int:
-    return _RANK.get(severity, 2)

@@ -1,0 +1,192 @@
+"""``MonitoringSettings``: the toolkit's own settings, read from the environment once.
+
+Priority, highest first: keyword arguments, environment variables, the ``.env`` file, the
+defaults below. An app extends the class with its own knobs (YkMake's ``Settings`` does) or
+builds one in code. Each part of the toolkit is on when its settings say so:
+
+=========================  ====================================================================
+always                     request ids, the access log under ``LOG_DIR``, ``/metrics``
+alerts                     ``ALERT_DATABASE_URL`` (or an engine passed to ``setup_monitoring``);
+                           Slack delivery with ``SLACK_TOKEN`` + ``SLACK_CHANNEL`` or
+                           ``SLACK_WEBHOOK_URL``
+Sentry                     ``SENTRY_DSN``
+Alertmanager intake        ``ALERTMANAGER_WEBHOOK_TOKEN`` (alerts on)
+admin API                  ``ADMIN_TOKEN`` (alerts on)
+=========================  ====================================================================
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from ykmake.monitoring.exceptions import SettingsError
+
+__all__ = [
+    "Environment",
+    "LogLevel",
+    "MonitoringSettings",
+    "check_database_url",
+    "without_password",
+]
+
+Environment = Literal["development", "production", "test"]
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+_DB_SCHEMES = ("sqlite", "postgresql")
+_USERINFO_PASSWORD = re.compile(r"://([^:/@]*):[^@/]*@")
+
+
+def check_database_url(value: str) -> str:
+    """A ``sqlite://`` or ``postgresql://`` URL that SQLAlchemy can parse (else ValueError)."""
+    from sqlalchemy.engine import make_url  # only where a database URL is configured
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(value)
+    except (ArgumentError, ValueError):
+        msg = "expected a URL such as sqlite:///./ykmake.db or postgresql://user@host:5432/db"
+        raise ValueError(msg) from None
+    if url.get_backend_name() not in _DB_SCHEMES:
+        msg = f"expected a sqlite:// or postgresql:// URL, got scheme {url.drivername!r}"
+        raise ValueError(msg)
+    return value
+
+
+class MonitoringSettings(BaseSettings):
+    """Every knob of the monitoring toolkit; see the module docstring for what turns on what."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    service_name: str = Field(default="ykmake", min_length=1, max_length=100)
+    environment: Environment = "development"
+
+    log_dir: Path = Path("logs")
+    log_level: LogLevel | None = None
+    log_to_stdout: bool = False
+    log_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    log_backup_count: int = Field(default=5, ge=1, le=100)
+
+    trusted_proxies: Annotated[tuple[IPNetwork, ...], NoDecode] = ()
+    request_id_header: str = Field(default="X-Request-ID", pattern=r"^[A-Za-z0-9-]{1,64}$")
+
+    metrics_path: str = Field(default="/metrics", pattern=r"^/[A-Za-z0-9._~/-]*$")
+    metrics_token: SecretStr | None = None
+    metrics_exemplars: bool = True
+    # prometheus_client's own variable: set by `ykmake serve --workers N` for its workers.
+    prometheus_multiproc_dir: Path | None = None
+
+    sentry_dsn: SecretStr | None = None
+    sentry_traces_sample_rate: float | None = Field(default=None, ge=0.0, le=1.0)
+    sentry_release: str | None = None
+
+    alert_database_url: str | None = None
+    alert_storm_window_seconds: float = Field(default=600.0, gt=0)
+    alert_max_attempts: int = Field(default=12, ge=1, le=100)
+    alert_backoff_base_seconds: float = Field(default=2.0, gt=0)
+    alert_backoff_max_seconds: float = Field(default=600.0, gt=0)
+    alert_worker_interval_seconds: float = Field(default=1.0, gt=0)
+    alert_spool_dir: Path = Path(".ykmake/spool")
+
+    slack_token: SecretStr | None = None
+    slack_channel: str | None = None
+    slack_webhook_url: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    slack_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    alertmanager_webhook_token: SecretStr | None = None
+    webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    admin_token: SecretStr | None = None
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(
+                ipaddress.ip_network(p.strip(), strict=False) for p in value.split(",") if p.strip()
+            )
+        return value
+
+    @field_validator("alert_database_url")
+    @classmethod
+    def _check_alert_database_url(cls, value: str | None) -> str | None:
+        return check_database_url(value) if value else None
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def effective_log_level(self) -> LogLevel:
+        """The configured level, or the seed's default: info in production, debug otherwise."""
+        if self.log_level is not None:
+            return self.log_level
+        return "info" if self.is_production else "debug"
+
+    @property
+    def effective_traces_sample_rate(self) -> float:
+        """The configured rate, or the seed's default: 0.1 in production, 1.0 otherwise."""
+        if self.sentry_traces_sample_rate is not None:
+            return self.sentry_traces_sample_rate
+        return 0.1 if self.is_production else 1.0
+
+    @property
+    def slack_configured(self) -> bool:
+        """A bot token and a channel, or an incoming webhook."""
+        return bool(self.slack_token and self.slack_channel) or self.slack_webhook_url is not None
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Self:
+        """Read the settings once; a bad value is one line naming the variable.
+
+        Raises:
+            SettingsError: a variable has a value outside what it accepts.
+        """
+        try:
+            return cls(**overrides)
+        except ValidationError as exc:
+            secret = cls._secret_fields()
+            lines = (_describe(dict(error), secret) for error in exc.errors())
+            raise SettingsError("; ".join(lines)) from None
+        except ValueError as exc:  # raised by ip_network inside a before-validator
+            raise SettingsError(f"TRUSTED_PROXIES is invalid: {exc}") from None
+
+    @classmethod
+    def variable_names(cls) -> list[str]:
+        """The environment variables these settings read, in field order."""
+        names = []
+        for name, field in cls.model_fields.items():
+            alias = field.validation_alias
+            names.append((alias if isinstance(alias, str) else name).upper())
+        return names
+
+    @classmethod
+    def _secret_fields(cls) -> frozenset[str]:
+        names = set()
+        for name, field in cls.model_fields.items():
+            if "SecretStr" in repr(field.annotation):
+                names.add(name)
+                if isinstance(field.validation_alias, str):
+                    names.add(field.validation_alias)
+        return frozenset(names)
+
+
+def without_password(value: Any) -> Any:
+    """A URL as it may be shown: the password of its userinfo replaced by ``***``."""
+    return _USERINFO_PASSWORD.sub(r"://\1:***@", value) if isinstance(value, str) else value
+
+
+def _describe(error: dict[str, Any], secret: frozenset[str]) -> str:
+    loc = error.get("loc") or ("?",)
+    name = str(loc[0])
+    shown = "***" if name in secret else repr(without_password(error.get("input")))
+    reason = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    return f"{name.upper()}={shown} is invalid: {reason}"
