@@ -17,7 +17,7 @@ from tests.integration.stack.harness import free_port, port_refused, require_bin
 pytestmark = pytest.mark.integration
 
 # The stack sub-app on its own: the main CLI registers it as `ykmake stack`.
-STACK = "from ykmake.stack.cli import stack_app; stack_app(prog_name='ykmake stack')"
+STACK = "from ykmake.cli.stack import stack_app; stack_app(prog_name='ykmake stack')"
 
 
 def _collect(process: subprocess.Popen[str], lines: list[str]) -> None:

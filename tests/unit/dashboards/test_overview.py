@@ -1,22 +1,18 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from ykmake.dashboards import (
     OVERVIEW_UID,
-    build_dashboards,
     dashboard_files,
     default_dashboards_dir,
     panel_queries,
     stale_dashboards,
     unexpected_dashboards,
 )
-from ykmake.dashboards.cli import dashboards_app
 from ykmake.stack import known_metric_names, load_slo_spec, metric_names, unknown_metrics
 from ykmake.stack.render import default_deploy_dir
 
@@ -142,18 +138,3 @@ def test_panels_use_the_provisioned_datasource_ids_are_unique_and_fit_the_grid(
 def test_every_query_selects_a_metric_that_exists(overview: dict[str, Any]) -> None:
     spec = load_slo_spec(default_deploy_dir() / "slo.yml")
     assert unknown_metrics(panel_queries(overview), known_metric_names(spec)) == []
-
-
-def test_build_writes_files_and_check_notices_drift(tmp_path: Path) -> None:
-    runner = CliRunner()
-    built = runner.invoke(dashboards_app, ["build", "--out", str(tmp_path)])
-    assert built.exit_code == 0, built.output
-    assert [p.name for p in build_dashboards(tmp_path)] == [f"{OVERVIEW_UID}.json"]
-    assert runner.invoke(dashboards_app, ["check", "--out", str(tmp_path)]).exit_code == 0
-
-    (tmp_path / f"{OVERVIEW_UID}.json").write_text("{}\n", encoding="utf-8")
-    (tmp_path / "hand-made.json").write_text("{}\n", encoding="utf-8")
-    drift = runner.invoke(dashboards_app, ["check", "--out", str(tmp_path)])
-    assert drift.exit_code == 1
-    assert f"stale: {tmp_path / 'ykmake-overview.json'}" in drift.output
-    assert f"not generated: {tmp_path / 'hand-made.json'}" in drift.output

@@ -7,6 +7,8 @@ import pytest
 from tests.unit.stack._paths import DEPLOY
 from ykmake.stack import (
     MissingBinaryError,
+    RenderOptions,
+    StackError,
     StackPorts,
     alertmanager_service,
     find_binary,
@@ -57,10 +59,13 @@ def test_service_command_lines_listen_on_loopback_with_the_rendered_files(tmp_pa
     prometheus = prometheus_service(rendered, binary)
     assert f"--config.file={rendered.prometheus_config}" in prometheus.argv
     assert "--web.listen-address=127.0.0.1:19090" in prometheus.argv
+    # Links in alerts name the loopback URL, not the machine's hostname.
+    assert "--web.external-url=http://127.0.0.1:19090" in prometheus.argv
     assert prometheus.ready_url == "http://127.0.0.1:19090/-/ready"
 
     alertmanager = alertmanager_service(rendered, binary)
     assert "--web.listen-address=127.0.0.1:19093" in alertmanager.argv
+    assert "--web.external-url=http://127.0.0.1:19093" in alertmanager.argv
     # No gossip port: parallel test stacks must not fight over 9094.
     assert "--cluster.listen-address=" in alertmanager.argv
 
@@ -68,3 +73,34 @@ def test_service_command_lines_listen_on_loopback_with_the_rendered_files(tmp_pa
     grafana = grafana_service(rendered, binary)
     assert f"--config={rendered.grafana_config}" in grafana.argv
     assert grafana.ready_url == "http://127.0.0.1:13001/api/health"
+
+
+@pytest.mark.parametrize("public_url", ["https://mon.example.com", "https://mon.example.com/"])
+def test_a_public_url_goes_into_the_links_and_the_routes_stay_at_the_root(
+    tmp_path: Path, public_url: str
+) -> None:
+    rendered = render_stack(
+        tmp_path, deploy_dir=DEPLOY, options=RenderOptions(public_url=public_url)
+    )
+    binary = Path("/usr/bin/x")
+
+    prometheus = prometheus_service(rendered, binary)
+    alertmanager = alertmanager_service(rendered, binary)
+
+    assert "--web.external-url=https://mon.example.com/prometheus" in prometheus.argv
+    assert "--web.external-url=https://mon.example.com/alertmanager" in alertmanager.argv
+    # The path is the proxy's: on loopback both still answer at the root.
+    for spec in (prometheus, alertmanager):
+        assert "--web.route-prefix=/" in spec.argv
+    assert prometheus.ready_url == "http://127.0.0.1:9090/-/ready"
+    assert rendered.url("alertmanager") == "http://127.0.0.1:9093"
+
+
+@pytest.mark.parametrize(
+    "public_url",
+    ["mon.example.com", "ftp://mon.example.com", "https://", "https://x/?a=1", "https://u:p@x"],
+)
+def test_a_public_url_must_be_an_http_base_url(public_url: str) -> None:
+    with pytest.raises(StackError, match="public URL") as caught:
+        RenderOptions(public_url=public_url)
+    assert "u:p" not in str(caught.value)

@@ -130,6 +130,24 @@ def test_prometheus_and_alertmanager_reach_compose_services(compose: dict[str, A
 
 
 @pytest.mark.parametrize(
+    ("service", "variable", "port"),
+    [
+        ("prometheus", "PROMETHEUS_EXTERNAL_URL", 9090),
+        ("alertmanager", "ALERTMANAGER_EXTERNAL_URL", 9093),
+    ],
+)
+def test_links_in_alerts_use_the_external_url_not_the_container_hostname(
+    compose: dict[str, Any], service: str, variable: str, port: int
+) -> None:
+    spec = _services(compose)[service]
+    assert f"--web.external-url=${{{variable}:-http://localhost:{port}}}" in spec["command"]
+    # Whatever path that URL has, the routes (and so the healthcheck) stay at the root.
+    assert "--web.route-prefix=/" in spec["command"]
+    assert spec["healthcheck"]["test"][-1] == f"http://localhost:{port}/-/ready"
+    assert variable in (ROOT / ".env.example").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
     ("service", "variable", "file"),
     [
         ("prometheus", "METRICS_TOKEN", "/run/ykmake/metrics_token"),
@@ -176,7 +194,8 @@ def test_app_runs_in_production_with_its_database_cache_and_tokens(compose: dict
 
 
 def test_app_settings_in_compose_are_settings_the_app_reads(compose: dict[str, Any]) -> None:
-    known = {name.upper() for name in Settings.model_fields}
+    # A field's environment variable is its alias when it has one (YKMAKE_ENV: environment).
+    known = set(Settings.variable_names())
     storage = {
         "MINIO_ENDPOINT",
         "AWS_ACCESS_KEY_ID",

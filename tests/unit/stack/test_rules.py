@@ -52,14 +52,15 @@ def test_committed_rules_and_rule_tests_match_the_generator() -> None:
 def test_write_generated_rewrites_only_what_changed(tmp_path: Path) -> None:
     deploy = tmp_path / "deploy"
     shutil.copytree(DEPLOY, deploy)
-    assert write_generated(deploy) == []
+    assert write_generated(deploy).changed == []
 
     slo = deploy / "slo.yml"
     slo.write_text(slo.read_text(encoding="utf-8").replace("99.9", "99.5"), encoding="utf-8")
     assert stale_generated(deploy) == ["prometheus/rules/slo.yml", "prometheus/tests/slo_test.yml"]
-    changed = write_generated(deploy)
+    written = write_generated(deploy)
 
-    assert sorted(p.name for p in changed) == ["slo.yml", "slo_test.yml"]
+    assert sorted(p.name for p in written.changed) == ["slo.yml", "slo_test.yml"]
+    assert sorted(p.name for p in written.unchanged) == ["alerts.yml", "recording.yml"]
     assert stale_generated(deploy) == []
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from tests.integration.e2e.support import api_token
 from tests.support.server import free_port, serve
+from ykmake.app.users import create_user
 from ykmake.cli import app as cli
 
 pytestmark = pytest.mark.integration
@@ -37,6 +37,12 @@ def run_load(*args: str, cwd: Path, timeout: float = 60) -> subprocess.Completed
 
 def load_in_process(*args: str) -> Result:
     return CliRunner().invoke(cli, ["load", *args])
+
+
+def api_token(app: Any, name: str) -> str:
+    with app.state.sessions() as session:
+        _user, token = create_user(session, name)
+    return token
 
 
 def requests_seen(app: Any, path: str, status: str) -> float:

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from rich.console import Console
 
-from ykmake.errors import YkmakeError
-from ykmake.load import (
+from ykmake.cli.load import summary_tables
+from ykmake.cli.load_engine import (
     MAX_CONCURRENCY,
     MAX_REQUESTS,
     LoadError,
@@ -23,8 +23,8 @@ from ykmake.load import (
     loopback_base_url,
     planned_request,
     run_load,
-    summary_tables,
 )
+from ykmake.errors import YkmakeError
 
 
 @pytest.mark.parametrize(

@@ -1,3 +1,5 @@
+"""``ykmake stack`` in process: rules, check and up, without starting any process."""
+
 from __future__ import annotations
 
 import shutil
@@ -8,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.unit.stack._paths import DEPLOY
+from ykmake.cli.stack import stack_app
 from ykmake.settings import Settings
-from ykmake.stack.cli import stack_app
 
 runner = CliRunner()
 
@@ -39,11 +41,24 @@ def test_rules_regenerates_after_the_objective_changes(deploy: Path) -> None:
 
     written = runner.invoke(stack_app, ["rules", "--deploy-dir", str(deploy)])
     assert written.exit_code == 0, written.output
-    assert "wrote" in written.output
+    assert written.stdout.splitlines() == [
+        f"wrote {deploy / 'prometheus/rules/slo.yml'}",
+        f"wrote {deploy / 'prometheus/tests/slo_test.yml'}",
+    ]
     assert "(14.4 * 0.03)" in (deploy / "prometheus/rules/slo.yml").read_text(encoding="utf-8")
     assert (
         runner.invoke(stack_app, ["rules", "--check", "--deploy-dir", str(deploy)]).exit_code == 0
     )
+
+
+def test_rules_says_when_nothing_changed(deploy: Path) -> None:
+    before = {p: p.stat().st_mtime_ns for p in deploy.rglob("*.yml")}
+
+    result = runner.invoke(stack_app, ["rules", "--deploy-dir", str(deploy)])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == f"unchanged: 4 generated files in {deploy}"
+    assert {p: p.stat().st_mtime_ns for p in deploy.rglob("*.yml")} == before
 
 
 def test_rules_reports_a_bad_definition_in_one_line(deploy: Path) -> None:
@@ -102,3 +117,34 @@ def test_up_with_grafana_insisted_on_but_missing(
 
     assert result.exit_code == 1
     assert "grafana-server not found on PATH" in result.output
+
+
+def test_up_refuses_a_public_url_that_is_not_http(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_settings: Callable[..., Settings]
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+
+    args = ["up", "--data-dir", str(tmp_path / "stack"), "--no-node-exporter"]
+    result = runner.invoke(
+        stack_app, [*args, "--public-url", "ftp://monitoring.example.com"], obj=make_settings()
+    )
+
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "error: public URL 'ftp://monitoring.example.com' is not an http:// or https:// URL"
+    )
+
+
+def test_up_with_a_bad_setting_is_one_line_and_exit_code_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env from the checkout
+
+    result = runner.invoke(
+        stack_app, ["up", "--data-dir", str(tmp_path / "stack")], env={"LOG_LEVEL": "loud"}
+    )
+
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: LOG_LEVEL")

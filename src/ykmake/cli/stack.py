@@ -1,0 +1,257 @@
+"""``ykmake stack``: run Prometheus + Alertmanager (+ Grafana) on loopback, and check deploy/.
+
+``up`` starts the processes and watches them until Ctrl-C; ``check`` runs promtool and amtool
+on deploy/; ``rules`` regenerates the rule files from deploy/slo.yml. Errors of the stack are
+one line (plus a log tail when a process failed) and exit code 1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ykmake.cli._shared import cli_settings, command_group, console, counted, err_console, fail
+
+if TYPE_CHECKING:
+    from types import FrameType
+
+    from pydantic import SecretStr
+
+    from ykmake.settings import Settings
+    from ykmake.stack.processes import RunningService, ServiceSpec
+    from ykmake.stack.render import RenderedStack
+
+__all__ = ["stack_app"]
+
+stack_app = command_group(
+    "Run the Prometheus/Alertmanager/Grafana stack on loopback and check deploy/.", name="stack"
+)
+
+DeployDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--deploy-dir", metavar="PATH", help="The deploy/ directory (default: the checkout's)."
+    ),
+]
+
+
+def _port(service: str) -> Any:
+    return typer.Option(min=1, max=65535, metavar="PORT", help=f"{service}'s port.")
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    from ykmake.settings import Settings
+
+    found = ctx.find_object(Settings)  # tests hand their own in
+    return found if found is not None else cli_settings()
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+def _optional(tool: str, wanted: bool | None) -> Path | None:
+    from ykmake.stack.binaries import find_binary, which_binary
+
+    # None means "if installed"; True insists, so a missing binary is an error then.
+    if wanted is False:
+        return None
+    return find_binary(tool) if wanted else which_binary(tool)
+
+
+def _specs(
+    rendered: RenderedStack, grafana: bool | None, node_exporter: Path | None
+) -> list[ServiceSpec]:
+    from ykmake.stack.binaries import find_binary
+    from ykmake.stack.services import (
+        alertmanager_service,
+        grafana_service,
+        node_exporter_service,
+        prometheus_service,
+    )
+
+    specs = []
+    if node_exporter is not None:
+        specs.append(node_exporter_service(rendered, node_exporter))
+    specs.append(alertmanager_service(rendered, find_binary("alertmanager")))
+    specs.append(prometheus_service(rendered, find_binary("prometheus")))
+    grafana_binary = _optional("grafana", grafana)
+    if grafana_binary is not None:
+        specs.append(grafana_service(rendered, grafana_binary))
+    return specs
+
+
+def _print_urls(rendered: RenderedStack, services: list[RunningService]) -> None:
+    from rich.table import Table
+
+    table = Table(title="YkMake monitoring stack", title_justify="left")
+    table.add_column("service")
+    table.add_column("URL")
+    table.add_column("pid", justify="right")
+    for service in services:
+        table.add_row(service.spec.name, rendered.url(service.spec.name), str(service.process.pid))
+    table.add_row("app (scraped)", f"{rendered.url('app')}/metrics", "-")
+    console.print(table)
+    if rendered.public_url is not None:
+        console.print(f"links in alerts point to [bold]{rendered.public_url}[/]", highlight=False)
+    console.print(f"configs and data under [bold]{rendered.data_dir}[/]; Ctrl-C stops everything.")
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _watch(services: list[RunningService]) -> int:
+    """Block until Ctrl-C (or SIGTERM): 0; or until a process dies on its own: 1."""
+    import signal
+    import time
+
+    from ykmake.stack.processes import log_tail
+
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        while True:
+            for service in services:
+                code = service.process.poll()
+                if code is not None:
+                    err_console.print(f"[red]{service.spec.name} exited with code {code}[/]")
+                    err_console.print(log_tail(service.spec.log_path), markup=False)
+                    return 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        console.print("stopping…")
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@stack_app.command()
+def up(
+    ctx: typer.Context,
+    data_dir: Annotated[
+        Path, typer.Option(metavar="PATH", help="Configs, secrets and TSDB data.")
+    ] = Path(".ykmake/stack"),
+    deploy_dir: DeployDir = None,
+    prometheus_port: Annotated[int, _port("Prometheus")] = 9090,
+    alertmanager_port: Annotated[int, _port("Alertmanager")] = 9093,
+    grafana_port: Annotated[int, _port("Grafana")] = 3001,
+    node_exporter_port: Annotated[int, _port("node-exporter")] = 9100,
+    app_port: Annotated[
+        int,
+        typer.Option(min=1, max=65535, metavar="PORT", help="Where `ykmake serve` listens."),
+    ] = 8000,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="Where people reach the stack (a reverse proxy): links in alerts point to "
+            "URL/prometheus and URL/alertmanager. Default: the loopback URLs.",
+        ),
+    ] = None,
+    grafana: Annotated[
+        bool | None,
+        typer.Option("--grafana/--no-grafana", help="Default: if grafana-server is on PATH."),
+    ] = None,
+    node_exporter: Annotated[
+        bool | None,
+        typer.Option("--node-exporter/--no-node-exporter", help="Default: if it is on PATH."),
+    ] = None,
+    ready_timeout: Annotated[
+        float, typer.Option(metavar="SECONDS", help="How long each process may take to start.")
+    ] = 60.0,
+) -> None:
+    """Start Prometheus and Alertmanager (and Grafana, node-exporter) on 127.0.0.1."""
+    from ykmake.stack.errors import StackError
+    from ykmake.stack.processes import running_services
+    from ykmake.stack.render import (
+        RenderOptions,
+        StackPorts,
+        StackSecrets,
+        default_deploy_dir,
+        render_stack,
+    )
+
+    settings = _settings(ctx)
+    try:
+        node_binary = _optional("node-exporter", node_exporter)
+        rendered = render_stack(
+            data_dir,
+            deploy_dir=deploy_dir or default_deploy_dir(),
+            ports=StackPorts(
+                prometheus_port, alertmanager_port, grafana_port, node_exporter_port, app_port
+            ),
+            secrets=StackSecrets(
+                _secret(settings.metrics_token),
+                _secret(settings.alertmanager_webhook_token),
+                _secret(settings.slack_webhook_url),
+            ),
+            options=RenderOptions(node_exporter=node_binary is not None, public_url=public_url),
+        )
+        specs = _specs(rendered, grafana, node_binary)
+        with running_services(specs, ready_timeout=ready_timeout) as services:
+            _print_urls(rendered, services)
+            code = _watch(services)
+    except StackError as exc:
+        fail(str(exc), 1)
+    except KeyboardInterrupt:  # Ctrl-C while starting: the context manager has stopped them
+        code = 0
+    console.print("stopped.")
+    raise typer.Exit(code)
+
+
+@stack_app.command()
+def check(deploy_dir: DeployDir = None) -> None:
+    """Run promtool check config/rules, promtool test rules and amtool check-config."""
+    import tempfile
+
+    from ykmake.stack.checks import run_checks
+    from ykmake.stack.errors import StackError
+    from ykmake.stack.render import default_deploy_dir
+
+    directory = (deploy_dir or default_deploy_dir()).resolve()
+    try:
+        with tempfile.TemporaryDirectory(prefix="ykmake-check-") as work:
+            results = run_checks(directory, Path(work))
+    except StackError as exc:
+        fail(str(exc), 1)
+    for result in results:
+        mark = "[green]ok[/]  " if result.ok else "[red]FAIL[/]"
+        console.print(f"{mark} {result.name}", highlight=False)
+        if not result.ok:
+            console.print(result.output, markup=False, highlight=False)
+    passed = sum(r.ok for r in results)
+    console.print(f"{passed} of {len(results)} checks passed", highlight=False)
+    raise typer.Exit(0 if passed == len(results) else 1)
+
+
+@stack_app.command()
+def rules(
+    deploy_dir: DeployDir = None,
+    check_only: Annotated[
+        bool, typer.Option("--check", help="Change nothing; exit 1 if the files are stale.")
+    ] = False,
+) -> None:
+    """Regenerate the Prometheus rules and SLO rule tests from deploy/slo.yml."""
+    from ykmake.stack.errors import StackError
+    from ykmake.stack.generate import stale_generated, write_generated
+    from ykmake.stack.render import default_deploy_dir
+
+    directory = deploy_dir or default_deploy_dir()
+    try:
+        if check_only:
+            stale = stale_generated(directory)
+            for relative in stale:
+                err_console.print(f"stale: {directory / relative}", highlight=False)
+            if not stale:
+                console.print(f"generated files in {directory} are up to date", highlight=False)
+            raise typer.Exit(1 if stale else 0)
+        written = write_generated(directory)
+    except StackError as exc:
+        fail(str(exc), 1)
+    for path in written.changed:
+        console.print(f"wrote {path}", highlight=False)
+    if not written.changed:
+        files = counted(len(written.unchanged), "generated file")
+        console.print(f"unchanged: {files} in {directory}", highlight=False)
