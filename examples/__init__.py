@@ -1,0 +1,1 @@
+"""Apps of "other teams" wired to ``ykmake.monitoring``; tests/integration/examples runs them."""
