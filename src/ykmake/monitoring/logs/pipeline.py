@@ -69,11 +69,11 @@ class SinkLogger:
     def __init__(self, writer: LogWriter) -> None:
         self._writer = writer
 
-    def _submit(self, line: Line) -> None:
-        self._writer.submit(line)
+    def _write(self, line: Line) -> None:
+        self._writer.write(line)
 
     # The level is in the line already; structlog calls the method named after it.
-    debug = info = warning = error = critical = _submit
+    debug = info = warning = error = critical = _write
 
 
 def _static_adder(static: dict[str, Any]) -> Processor:

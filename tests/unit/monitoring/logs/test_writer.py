@@ -94,5 +94,5 @@ def test_lines_after_close_are_written_synchronously(tmp_path: Path) -> None:
     writer = _writer(tmp_path)
     writer.start()
     writer.close()
-    writer.submit(Line(20, b'{"late": true}\n', None, None))
+    writer.write(Line(20, b'{"late": true}\n', None, None))
     assert _all_lines(tmp_path, "combined.log") == ['{"late": true}']
