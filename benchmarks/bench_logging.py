@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ykmake.monitoring.logs.access import AccessLog
+from ykmake.monitoring.logs.lines import AccessLog
 from ykmake.monitoring.logs.pipeline import LoggingConfig, LoggingRuntime
 
 FIELDS: dict[str, Any] = {

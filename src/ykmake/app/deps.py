@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from ykmake.app.models import User
 from ykmake.app.users import find_user_by_token
-from ykmake.monitoring.logs.access import bind_request_context
+from ykmake.monitoring.logs.lines import bind_request_context
 
 __all__ = ["CurrentUser", "DbSession"]
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from ykmake.monitoring.alerts.vocabulary import Severity
     from ykmake.monitoring.errors.capture import capture_error, default_should_alert
     from ykmake.monitoring.http.middleware import ObservabilityMiddleware
-    from ykmake.monitoring.logs.access import bind_request_context, get_request_id
+    from ykmake.monitoring.logs.lines import bind_request_context, get_request_id
     from ykmake.monitoring.metrics.db import instrument_engine
     from ykmake.monitoring.metrics.families import MonitoringMetrics
     from ykmake.monitoring.settings import MonitoringSettings
@@ -52,10 +52,10 @@ _WHERE = {
     "MonitoringSettings": "ykmake.monitoring.settings",
     "ObservabilityMiddleware": "ykmake.monitoring.http.middleware",
     "Severity": "ykmake.monitoring.alerts.vocabulary",
-    "bind_request_context": "ykmake.monitoring.logs.access",
+    "bind_request_context": "ykmake.monitoring.logs.lines",
     "capture_error": "ykmake.monitoring.errors.capture",
     "default_should_alert": "ykmake.monitoring.errors.capture",
-    "get_request_id": "ykmake.monitoring.logs.access",
+    "get_request_id": "ykmake.monitoring.logs.lines",
     "instrument_engine": "ykmake.monitoring.metrics.db",
     "send_alert": "ykmake.monitoring.alerts",
     "setup_monitoring": "ykmake.monitoring.setup",

@@ -41,7 +41,7 @@ from ykmake.monitoring.http.auth import BearerGuard
 from ykmake.monitoring.http.client_address import ClientIPResolver
 from ykmake.monitoring.http.middleware import ObservabilityMiddleware
 from ykmake.monitoring.http.routes import route_template
-from ykmake.monitoring.logs.access import AccessLog, get_request_id
+from ykmake.monitoring.logs.lines import AccessLog, get_request_id
 from ykmake.monitoring.logs.pipeline import LoggingConfig, LoggingRuntime, configure_logging
 from ykmake.monitoring.metrics.endpoint import MetricsEndpoint
 from ykmake.monitoring.metrics.event_loop import EventLoopLagMonitor

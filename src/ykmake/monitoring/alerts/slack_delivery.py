@@ -46,7 +46,7 @@ _DELIVERED: Final = DeliveryResult(ok=True)
 
 
 class SlackSender:
-    """Send messages built by :mod:`ykmake.monitoring.slack_message` to Slack.
+    """Send messages built by :mod:`.slack_message` to Slack.
 
     Token + channel use the Web API (``chat.postMessage``); otherwise ``webhook_url`` is
     used. Each send opens and closes its own HTTP session, so the sender is safe to use

@@ -10,7 +10,7 @@ from ykmake.monitoring.alerts.fingerprint import error_fingerprint
 from ykmake.monitoring.alerts.service import AlertService
 from ykmake.monitoring.alerts.vocabulary import AlertSource, Severity
 from ykmake.monitoring.errors.capture import ShouldAlert, default_should_alert
-from ykmake.monitoring.logs.access import get_request_context
+from ykmake.monitoring.logs.lines import get_request_context
 
 __all__ = ["AlertReporter"]
 _MAX_STACK = 2500

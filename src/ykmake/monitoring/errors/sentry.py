@@ -18,7 +18,7 @@ from sentry_sdk.integrations.atexit import AtexitIntegration
 from sentry_sdk.integrations.dedupe import DedupeIntegration
 from sentry_sdk.integrations.modules import ModulesIntegration
 
-from ykmake.monitoring.logs.access import get_request_context
+from ykmake.monitoring.logs.lines import get_request_context
 from ykmake.monitoring.logs.redaction import REDACTED, Redactor
 from ykmake.monitoring.settings import MonitoringSettings
 

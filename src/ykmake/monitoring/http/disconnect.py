@@ -1,4 +1,5 @@
-"""Whether the client already hung up, asked without waiting: the seed's ``res.on("close")``.
+"""How to ask whether the client already hung up, without waiting: the seed's
+``res.on("close")``. Decided once per server; the middleware keeps the answer.
 
 The public way (:func:`probe_receive`) is Starlette's ``Request.is_disconnected`` without the
 cancel scope: a server answers ``receive()`` at once with ``http.disconnect`` for a closed
@@ -8,18 +9,21 @@ suspended one is closed again.
 Under uvicorn, ``receive`` is a method of the connection's request cycle, whose
 ``disconnected`` flag is what that step would answer from. Reading it directly costs a tenth
 as much and has no side effect on the cycle. It is uvicorn's private attribute, so it is
-read here only, for the uvicorn versions ``pyproject.toml`` admits, and only when the
-object looks as expected; anything else takes the public probe.
+read only here, for the uvicorn versions ``pyproject.toml`` admits, and only when the object
+looks as expected; anything else takes the public probe.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Callable
+from operator import attrgetter
+from typing import Final, cast
 
 from starlette.types import Receive
 
-__all__ = ["client_gone", "probe_receive"]
+__all__ = ["GoneCheck", "checker_for", "probe_receive"]
 
+GoneCheck = Callable[[Receive], bool]
 # Request cycles whose receive() answers from their `disconnected` flag (uvicorn < 0.55).
 _UVICORN_CYCLES: Final = frozenset(
     {
@@ -27,25 +31,19 @@ _UVICORN_CYCLES: Final = frozenset(
         "uvicorn.protocols.http.h11_impl.RequestResponseCycle",
     }
 )
-# Per class of the object `receive` is bound to (a few per server): whether it has the flag.
-_flag_by_class: dict[type, bool] = {}
+# uvicorn's flag, read in C: `receive.__self__.disconnected`.
+_uvicorn_flag = cast(GoneCheck, attrgetter("__self__.disconnected"))
 
 
-def client_gone(receive: Receive) -> bool:
-    """True when the server already knows the client is gone."""
+def checker_for(receive: Receive) -> GoneCheck:
+    """The check for every ``receive`` bound to the same class as this one (the server's
+    request cycle): uvicorn's flag, or the public probe."""
     cycle = getattr(receive, "__self__", None)
-    flagged = _flag_by_class.get(type(cycle))
-    if flagged is None:
-        flagged = _flag_by_class[type(cycle)] = _has_flag(cycle)
-    if flagged:
-        return getattr(cycle, "disconnected", False) is True
-    return probe_receive(receive)
-
-
-def _has_flag(cycle: object) -> bool:
     kind = type(cycle)
     name = f"{kind.__module__}.{kind.__qualname__}"
-    return name in _UVICORN_CYCLES and isinstance(getattr(cycle, "disconnected", None), bool)
+    if name in _UVICORN_CYCLES and isinstance(getattr(cycle, "disconnected", None), bool):
+        return _uvicorn_flag
+    return probe_receive
 
 
 def probe_receive(receive: Receive) -> bool:

@@ -2,7 +2,7 @@
 
 On the way in: a request id (the client's ``X-Request-ID`` when it is safe, a new one
 otherwise), the request context, a timer. On the way out, once, from that one timing: the
-access line (:mod:`ykmake.monitoring.logs.access`), the RED metrics
+access line (:mod:`ykmake.monitoring.logs.lines`), the RED metrics
 (:mod:`ykmake.monitoring.metrics.http`), both under the route template
 (:mod:`.routes`), and the ``X-Request-ID`` response header. An unhandled exception goes to
 error capture once and becomes a JSON 500 that carries the request id and no stack trace.
@@ -21,9 +21,9 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ykmake.monitoring.http.client_address import ClientIPResolver
-from ykmake.monitoring.http.disconnect import client_gone
+from ykmake.monitoring.http.disconnect import GoneCheck, checker_for
 from ykmake.monitoring.http.routes import route_template
-from ykmake.monitoring.logs.access import AccessLog, RequestContext, end_request, start_request
+from ykmake.monitoring.logs.lines import AccessLog, RequestContext, end_request, start_request
 from ykmake.monitoring.metrics.http import HttpMetrics
 
 __all__ = ["ObservabilityMiddleware", "new_request_id"]
@@ -63,6 +63,7 @@ class _Exchange:
     __slots__ = (
         "client_gone",
         "context",
+        "gone_check",
         "forwarded_for",
         "id_header",
         "receive",
@@ -73,9 +74,10 @@ class _Exchange:
         "user_agent",
     )
 
-    def __init__(self, receive: Receive, send: Send) -> None:
+    def __init__(self, receive: Receive, send: Send, gone_check: GoneCheck) -> None:
         self.started = time.perf_counter()
         self.receive = receive
+        self.gone_check = gone_check
         self.send_downstream = send
         self.status: int | None = None  # None until the response started
         self.client_gone: bool | None = None  # None until the last body went out
@@ -94,7 +96,7 @@ class _Exchange:
             self.status = message["status"]
             message["headers"] = [*message.get("headers", ()), self.id_header]
         elif kind == "http.response.body" and not message.get("more_body"):
-            self.client_gone = client_gone(self.receive)
+            self.client_gone = self.gone_check(self.receive)
         return self.send_downstream(message)
 
 
@@ -132,6 +134,8 @@ class ObservabilityMiddleware:
         self.header = request_id_header.lower().encode("latin-1")
         self.skip_paths = frozenset(skip_paths)
         self.tracer = tracer
+        # How to tell a client that left, per class of the server's request cycle.
+        self._gone_checks: dict[type, GoneCheck] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.skip_paths:
@@ -149,7 +153,11 @@ class ObservabilityMiddleware:
             self._finish(scope, exchange, transaction)
 
     def _begin(self, scope: Scope, receive: Receive, send: Send) -> _Exchange:
-        exchange = _Exchange(receive, send)
+        server = type(getattr(receive, "__self__", None))
+        gone_check = self._gone_checks.get(server)
+        if gone_check is None:  # the first request this server sends: decide once
+            gone_check = self._gone_checks[server] = checker_for(receive)
+        exchange = _Exchange(receive, send, gone_check)
         raw_id = None
         for name, value in scope["headers"]:  # the three headers wanted, in one pass
             if name == self.header:
@@ -189,7 +197,7 @@ class ObservabilityMiddleware:
         self, access_log: AccessLog, scope: Scope, exchange: _Exchange, route: str, seconds: float
     ) -> None:
         if exchange.client_gone is None:  # cut short: a stream that saw the client leave
-            exchange.client_gone = client_gone(exchange.receive)
+            exchange.client_gone = exchange.gone_check(exchange.receive)
         client = scope.get("client")
         peer = client[0] if client else None
         if exchange.forwarded_for is not None:

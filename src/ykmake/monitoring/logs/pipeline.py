@@ -29,15 +29,15 @@ from typing import Any
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from ykmake.monitoring.logs.access import merge_request_context
-from ykmake.monitoring.logs.redaction import Redactor
-from ykmake.monitoring.logs.render import (
+from ykmake.monitoring.logs.lines import (
     CHANNEL_KEY,
     LEVELS,
     Line,
     LineRenderer,
     add_timestamp,
+    merge_request_context,
 )
+from ykmake.monitoring.logs.redaction import Redactor
 from ykmake.monitoring.logs.writer import LogWriter, Sink
 
 __all__ = ["LoggingConfig", "LoggingRuntime", "configure_logging"]

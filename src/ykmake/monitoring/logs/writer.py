@@ -17,7 +17,7 @@ from itertools import repeat, starmap
 from pathlib import Path
 from typing import IO, NamedTuple
 
-from ykmake.monitoring.logs.render import Line
+from ykmake.monitoring.logs.lines import Line
 
 __all__ = ["LogWriter", "RotatingFile", "Sink"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from starlette.types import Message
+from starlette.types import Message, Receive
 
-from ykmake.monitoring.http.disconnect import client_gone, probe_receive
+from ykmake.monitoring.http.disconnect import GoneCheck, checker_for, probe_receive
 
 
 def cycle_class(module: str, *, with_flag: bool) -> type:
@@ -34,6 +34,12 @@ def cycle_class(module: str, *, with_flag: bool) -> type:
 UVICORN = "uvicorn.protocols.http.httptools_impl"
 
 
+def client_gone(receive: Receive) -> bool:
+    """What the middleware does: the check chosen for this server, applied."""
+    check: GoneCheck = checker_for(receive)
+    return check(receive)
+
+
 @pytest.mark.parametrize("left", [True, False])
 def test_uvicorn_s_flag_is_read_without_calling_receive(left: bool) -> None:
     cycle = cycle_class(UVICORN, with_flag=True)(left)
@@ -48,6 +54,15 @@ def test_the_public_probe_takes_over_without_the_flag(module: str, left: bool) -
     cycle = cycle_class(module, with_flag=False)(left)
     assert client_gone(cycle.receive) is left
     assert cycle.received == 1
+
+
+def test_the_check_is_decided_for_the_server_then_kept() -> None:
+    cycle = cycle_class(UVICORN, with_flag=True)(False)
+    check = checker_for(cycle.receive)
+    assert check is not probe_receive
+    cycle.disconnected = True  # the client leaves later: the same check sees it
+    assert check(cycle.receive) is True
+    assert cycle.received == 0
 
 
 def test_a_server_with_an_unexpected_flag_type_is_probed() -> None:

@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tests.conftest import SettingsFactory
 from tests.support.logs import access_lines, read_lines
 from ykmake.monitoring.http.middleware import ObservabilityMiddleware, new_request_id
-from ykmake.monitoring.logs.access import AccessLog, bind_request_context, get_request_id
+from ykmake.monitoring.logs.lines import AccessLog, bind_request_context, get_request_id
 from ykmake.monitoring.logs.pipeline import LoggingConfig, configure_logging
 from ykmake.monitoring.setup import Monitoring, setup_monitoring
 

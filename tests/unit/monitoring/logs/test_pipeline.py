@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.logs import read_lines
-from ykmake.monitoring.logs.access import bind_request_context, end_request, start_request
+from ykmake.monitoring.logs.lines import bind_request_context, end_request, start_request
 from ykmake.monitoring.logs.pipeline import LoggingConfig, LoggingRuntime, configure_logging
 
 REQUIRED = {"timestamp", "level", "event", "service", "env"}

@@ -4,7 +4,7 @@ import json
 import threading
 from pathlib import Path
 
-from ykmake.monitoring.logs.render import Line
+from ykmake.monitoring.logs.lines import Line
 from ykmake.monitoring.logs.writer import LogWriter, Sink
 
 

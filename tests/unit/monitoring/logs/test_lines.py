@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from tests.support.logs import read_lines
-from ykmake.monitoring.logs.access import (
+from ykmake.monitoring.logs.lines import (
     AccessLog,
     bind_request_context,
     end_request,
