@@ -138,11 +138,6 @@ class MonitoringSettings(BaseSettings):
             return self.sentry_traces_sample_rate
         return 0.1 if self.is_production else 1.0
 
-    @property
-    def slack_configured(self) -> bool:
-        """A bot token and a channel, or an incoming webhook."""
-        return bool(self.slack_token and self.slack_channel) or self.slack_webhook_url is not None
-
     @classmethod
     def load(cls, **overrides: Any) -> Self:
         """Read the settings once; a bad value is one line naming the variable.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 import yaml
@@ -22,6 +23,8 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 
 
 _Dumper.add_representer(str, _str)
+# str enums (the alert vocabulary's Severity) are written as their plain value.
+_Dumper.add_multi_representer(StrEnum, lambda dumper, value: _str(dumper, str(value)))
 
 
 def dump_yaml(data: Any, *, header: str = "") -> str:

@@ -1,14 +1,21 @@
-"""The metrics the YkMake app exports: the contract between the app, the rules and the dashboards.
+"""The metrics the app exports: the contract between the app, the rules and the dashboards.
 
-Every series also carries ``app="ykmake"`` and Prometheus adds ``job`` and ``instance``. Rules and
+They are the toolkit's own catalogue (:mod:`ykmake.monitoring.metrics.catalogue`): every
+series also carries the ``app`` label and Prometheus adds ``job`` and ``instance``. Rules and
 dashboards may query only these series (plus recorded rules and Prometheus' own ``up`` and
-``ALERTS``); a unit test holds them to it, and the app's tests can check their registry against it.
+``ALERTS``); a unit test holds them to it, and an end-to-end test scrapes the app for them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from ykmake.monitoring.metrics.catalogue import (
+    DB_BUCKETS,
+    HTTP_BUCKETS,
+    PROCESS_METRICS,
+    SERVICE_LABEL,
+    TOOLKIT_METRICS,
+    MetricSpec,
+)
 
 __all__ = [
     "COMMON_LABELS",
@@ -21,64 +28,14 @@ __all__ = [
     "format_le",
 ]
 
-MetricKind = Literal["counter", "gauge", "histogram"]
-
-COMMON_LABELS = ("app",)
-HTTP_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-DB_QUERY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+ExportedMetric = MetricSpec
+COMMON_LABELS = (SERVICE_LABEL,)
+HTTP_DURATION_BUCKETS = HTTP_BUCKETS
+DB_QUERY_BUCKETS = DB_BUCKETS
+EXPORTED_METRICS: tuple[MetricSpec, ...] = (*TOOLKIT_METRICS, *PROCESS_METRICS)
 
 # Series Prometheus itself creates for every target or alert; queries may use them too.
 PROMETHEUS_SERIES = frozenset({"up", "ALERTS", "ALERTS_FOR_STATE"})
-
-
-@dataclass(frozen=True)
-class ExportedMetric:
-    """One metric family as it appears on /metrics (counters are named with their ``_total``)."""
-
-    name: str
-    kind: MetricKind
-    labels: tuple[str, ...] = ()
-    buckets: tuple[float, ...] = ()
-
-    def series_names(self) -> frozenset[str]:
-        """The sample names a scrape of this family yields."""
-        if self.kind == "histogram":
-            return frozenset(f"{self.name}{s}" for s in ("_bucket", "_count", "_sum"))
-        return frozenset({self.name})
-
-
-EXPORTED_METRICS: tuple[ExportedMetric, ...] = (
-    ExportedMetric("http_requests_total", "counter", ("method", "path", "status_code")),
-    ExportedMetric(
-        "http_request_duration_seconds",
-        "histogram",
-        ("method", "path", "status_code"),
-        HTTP_DURATION_BUCKETS,
-    ),
-    ExportedMetric("http_requests_in_progress", "gauge", ("method", "path")),
-    ExportedMetric("active_users", "gauge"),
-    ExportedMetric(
-        "db_query_duration_seconds",
-        "histogram",
-        ("operation", "table", "success"),
-        DB_QUERY_BUCKETS,
-    ),
-    ExportedMetric("errors_total", "counter", ("type", "severity")),
-    ExportedMetric("event_loop_lag_seconds", "gauge"),
-    ExportedMetric("ykmake_alert_notifications_total", "counter", ("result",)),
-    ExportedMetric("ykmake_alert_outbox_pending", "gauge"),
-    # prometheus_client's default process and platform collectors.
-    ExportedMetric("process_cpu_seconds_total", "counter"),
-    ExportedMetric("process_resident_memory_bytes", "gauge"),
-    ExportedMetric("process_virtual_memory_bytes", "gauge"),
-    ExportedMetric("process_open_fds", "gauge"),
-    ExportedMetric("process_start_time_seconds", "gauge"),
-    ExportedMetric("python_gc_objects_collected_total", "counter", ("generation",)),
-    ExportedMetric("python_gc_collections_total", "counter", ("generation",)),
-    ExportedMetric(
-        "python_info", "gauge", ("implementation", "major", "minor", "patchlevel", "version")
-    ),
-)
 
 
 def exported_series_names() -> frozenset[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ykmake.monitoring.alerts.vocabulary import Severity
 from ykmake.stack.promql import number
 from ykmake.stack.slo import SloSpec
 
@@ -34,7 +35,7 @@ OUTBOX_BACKLOG = 50
 
 
 def _alert(
-    name: str, expr: str, duration: str, severity: str, spec: SloSpec, **annotations: str
+    name: str, expr: str, duration: str, severity: Severity, spec: SloSpec, **annotations: str
 ) -> dict[str, Any]:
     rule: dict[str, Any] = {"alert": name, "expr": expr}
     if duration:
@@ -50,7 +51,7 @@ def _target_down(spec: SloSpec) -> list[dict[str, Any]]:
             "YkMakeTargetDown",
             f'up{{job="{spec.job}"}} == 0',
             "1m",
-            "critical",
+            Severity.CRITICAL,
             spec,
             summary="{{ $labels.job }} target {{ $labels.instance }} is down",
             description=(
@@ -62,7 +63,7 @@ def _target_down(spec: SloSpec) -> list[dict[str, Any]]:
             "MonitoringTargetDown",
             f'up{{job!="{spec.job}"}} == 0',
             "5m",
-            "warning",
+            Severity.WARNING,
             spec,
             summary="{{ $labels.job }} target {{ $labels.instance }} is down",
             description="Prometheus could not scrape {{ $labels.instance }} for 5 minutes.",
@@ -83,7 +84,7 @@ def _error_spike(spec: SloSpec) -> dict[str, Any]:
         "YkMakeErrorSpike",
         expr,
         "2m",
-        "warning",
+        Severity.WARNING,
         spec,
         summary="Spike of {{ $labels.type }} errors",
         description=(
@@ -94,7 +95,11 @@ def _error_spike(spec: SloSpec) -> dict[str, Any]:
 
 
 def _two_levels(
-    name: str, expr: str, levels: tuple[tuple[str, float, str], ...], spec: SloSpec, **text: str
+    name: str,
+    expr: str,
+    levels: tuple[tuple[Severity, float, str], ...],
+    spec: SloSpec,
+    **text: str,
 ) -> list[dict[str, Any]]:
     return [
         _alert(name, f"{expr} > {number(limit)}", duration, severity, spec, **text)
@@ -111,7 +116,10 @@ def symptom_alert_group(spec: SloSpec) -> dict[str, Any]:
         *_two_levels(
             "YkMakeHighMemory",
             f"process_resident_memory_bytes{{{job}}}",
-            (("warning", MEMORY_WARNING_BYTES, "10m"), ("critical", MEMORY_CRITICAL_BYTES, "5m")),
+            (
+                (Severity.WARNING, MEMORY_WARNING_BYTES, "10m"),
+                (Severity.CRITICAL, MEMORY_CRITICAL_BYTES, "5m"),
+            ),
             spec,
             summary="{{ $labels.instance }} uses {{ $value | humanize1024 }}B of resident memory",
             description="Resident memory has stayed above the limit; a leak or an oversized cache.",
@@ -120,8 +128,8 @@ def symptom_alert_group(spec: SloSpec) -> dict[str, Any]:
             "YkMakeEventLoopLag",
             f"avg_over_time(event_loop_lag_seconds{{{job}}}[5m])",
             (
-                ("warning", LOOP_LAG_WARNING_SECONDS, "5m"),
-                ("critical", LOOP_LAG_CRITICAL_SECONDS, "5m"),
+                (Severity.WARNING, LOOP_LAG_WARNING_SECONDS, "5m"),
+                (Severity.CRITICAL, LOOP_LAG_CRITICAL_SECONDS, "5m"),
             ),
             spec,
             summary="Event loop of {{ $labels.instance }} lags {{ $value | humanizeDuration }}",
@@ -136,7 +144,7 @@ def symptom_alert_group(spec: SloSpec) -> dict[str, Any]:
             f'  increase(ykmake_alert_notifications_total{{{job},result="failed"}}[15m])\n'
             ") > 0\n",
             "",  # each failure already exhausted its retries: no need to wait
-            "warning",
+            Severity.WARNING,
             spec,
             summary="Alert notifications are failing",
             description=(
@@ -149,7 +157,7 @@ def symptom_alert_group(spec: SloSpec) -> dict[str, Any]:
             # Every instance reports the same shared outbox, so take the max, not the sum.
             f"max by (job) (ykmake_alert_outbox_pending{{{job}}}) > {OUTBOX_BACKLOG}",
             "15m",
-            "warning",
+            Severity.WARNING,
             spec,
             summary="{{ $value }} alert notifications are waiting to be sent",
             description=(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ykmake.monitoring.alerts.vocabulary import Severity
 from ykmake.stack.errors import SloSpecError
 from ykmake.stack.exported_metrics import format_le
 from ykmake.stack.promql import number as _num
@@ -53,7 +54,7 @@ class BurnAlert:
     """One severity of an SLO alert: fires when any of its window pairs burns too fast."""
 
     sloth_severity: Literal["page", "ticket"]
-    severity: Literal["critical", "warning"]
+    severity: Severity
     windows: tuple[BurnWindow, ...]
     pace: str
 
@@ -61,13 +62,13 @@ class BurnAlert:
 BURN_ALERTS = (
     BurnAlert(
         sloth_severity="page",
-        severity="critical",
+        severity=Severity.CRITICAL,
         windows=(BurnWindow("1h", "5m", 1, 0.02), BurnWindow("6h", "30m", 6, 0.05)),
         pace="fast",
     ),
     BurnAlert(
         sloth_severity="ticket",
-        severity="warning",
+        severity=Severity.WARNING,
         windows=(BurnWindow("1d", "2h", 24, 0.1), BurnWindow("3d", "6h", 72, 0.1)),
         pace="steadily",
     ),

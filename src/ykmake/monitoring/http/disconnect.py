@@ -7,8 +7,8 @@ connection and suspends otherwise, so one step of the coroutine tells the two ap
 suspended one is closed again.
 
 Under uvicorn, ``receive`` is a method of the connection's request cycle, whose
-``disconnected`` flag is what that step would answer from. Reading it directly costs a tenth
-as much and has no side effect on the cycle. It is uvicorn's private attribute, so it is
+``disconnected`` flag is what that step would answer from. Reading it directly skips the
+coroutine and has no side effect on the cycle. It is uvicorn's private attribute, so it is
 read only here, for the uvicorn versions ``pyproject.toml`` admits, and only when the object
 looks as expected; anything else takes the public probe.
 """

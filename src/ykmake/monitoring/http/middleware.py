@@ -32,9 +32,9 @@ _SAFE_REQUEST_ID: Final = re.compile(rb"[A-Za-z0-9._:@+=/-]{1,128}")
 ErrorHook = Callable[[BaseException, dict[str, Any]], object]
 
 
-# Request ids come from the OS's CSPRNG 256 at a time: in a VM one urandom call costs a few
-# µs, as much as the rest of the middleware, so a request takes a list pop instead. A forked
-# worker starts with an empty pool, so it never hands out its parent's ids.
+# Request ids come from the OS's CSPRNG 256 at a time: each urandom call is a system call,
+# so a request takes a list pop instead. A forked worker starts with an empty pool, so it
+# never hands out its parent's ids.
 _POOL_SIZE: Final = 256
 _pool: list[str] = []
 os.register_at_fork(after_in_child=_pool.clear)

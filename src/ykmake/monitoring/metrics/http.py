@@ -35,7 +35,7 @@ STANDARD_METHODS: Final = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 )
 _MAX_EXEMPLAR_RUNES: Final = 128  # OpenMetrics' limit on an exemplar's label names + values
-_YIELD_EVERY: Final = 16  # histogram series rendered between two GIL hand-offs (~0.3 ms)
+_YIELD_EVERY: Final = 16  # histogram series rendered between two GIL hand-offs
 _go_float = cast(Callable[[float], str], floatToGoString)  # unannotated upstream
 ExemplarLabels = tuple[str, str | None]  # (request id, trace id)
 
@@ -227,7 +227,7 @@ class LocalHttpFamilies:
         # Samples are generated while the scrape renders them, not built up front: thousands
         # of samples alive at once outlive two young GC generations, and every few scrapes
         # the promoted garbage set off a full collection that stopped every thread (the event
-        # loop included) for ~100 ms. One at a time, each sample is freed before any GC runs.
+        # loop included). One at a time, each sample is freed before any GC runs.
         series = list(self._series.values())
         created = created_series_enabled()
         requests = Metric(HTTP_REQUESTS.base_name, HTTP_REQUESTS.help, "counter")
