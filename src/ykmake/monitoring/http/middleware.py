@@ -63,8 +63,8 @@ class _Exchange:
     __slots__ = (
         "client_gone",
         "context",
-        "gone_check",
         "forwarded_for",
+        "gone_check",
         "id_header",
         "receive",
         "request_id",
