@@ -20,13 +20,11 @@ from starlette.applications import Starlette
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from ykmake.monitoring import alerts as alerts_package
-from ykmake.monitoring.alerts.admin_api import AdminAPI
-from ykmake.monitoring.alerts.alertmanager import AlertmanagerWebhook
 from ykmake.monitoring.alerts.parts import AlertParts
+from ykmake.monitoring.endpoints import endpoints
 from ykmake.monitoring.errors import capture
 from ykmake.monitoring.errors.alert_reporter import AlertReporter
 from ykmake.monitoring.errors.capture import (
@@ -37,13 +35,11 @@ from ykmake.monitoring.errors.capture import (
 )
 from ykmake.monitoring.errors.sentry import SentryReporter, SentryTracer, init_sentry
 from ykmake.monitoring.exceptions import SettingsError
-from ykmake.monitoring.http.auth import BearerGuard
 from ykmake.monitoring.http.client_address import ClientIPResolver
 from ykmake.monitoring.http.middleware import ObservabilityMiddleware
 from ykmake.monitoring.http.routes import route_template
 from ykmake.monitoring.logs.lines import AccessLog, get_request_id
 from ykmake.monitoring.logs.pipeline import LoggingConfig, LoggingRuntime, configure_logging
-from ykmake.monitoring.metrics.endpoint import MetricsEndpoint
 from ykmake.monitoring.metrics.event_loop import EventLoopLagMonitor
 from ykmake.monitoring.metrics.families import MonitoringMetrics
 from ykmake.monitoring.metrics.http import HttpMetrics
@@ -170,58 +166,6 @@ class Monitoring:
         return self.errors.capture_error(error, context)
 
     # -- what setup_monitoring wires --------------------------------------------------------
-    def guard(self, realm: str, tokens: list[Any], *, subject: str, setting: str) -> BearerGuard:
-        """The bearer check of one endpoint, from ``SecretStr`` tokens (None ones skipped)."""
-        return BearerGuard(
-            realm,
-            [t.get_secret_value() for t in tokens if t is not None],
-            subject=subject,
-            setting=setting,
-            loopback_without_token=not self.settings.is_production,
-        )
-
-    def routes(self) -> list[BaseRoute]:
-        """``/metrics``, and the webhook and admin API when they are on."""
-        s = self.settings
-        endpoint = MetricsEndpoint(
-            self.scrape_registry,
-            const_labels=self.metrics.const_labels,
-            guard=self.guard(
-                "metrics",
-                [s.metrics_token, s.admin_token],
-                subject=s.metrics_path,
-                setting="METRICS_TOKEN or ADMIN_TOKEN",
-            ).denied,
-            before_scrape=self.before_scrape,
-            log=self.log,
-        )
-        routes: list[BaseRoute] = [
-            Route(s.metrics_path, endpoint.handle, methods=["GET"], include_in_schema=False)
-        ]
-        if self.alerts is None:
-            return routes
-        alert_log = self.alerts.service.log
-        if s.alertmanager_webhook_token is not None:
-            guard = self.guard(
-                "alertmanager",
-                [s.alertmanager_webhook_token],
-                subject="the webhook",
-                setting="ALERTMANAGER_WEBHOOK_TOKEN",
-            )
-            webhook = AlertmanagerWebhook(
-                self.alerts.service,
-                guard=guard.denied,
-                max_body_bytes=s.webhook_max_body_bytes,
-                log=alert_log,
-            )
-            routes.extend(webhook.routes())
-        if s.admin_token is not None:
-            guard = self.guard(
-                "admin", [s.admin_token], subject="the admin API", setting="ADMIN_TOKEN"
-            )
-            routes.extend(AdminAPI(self.alerts.service, guard=guard.denied, log=alert_log).routes())
-        return routes
-
     def wrap(self, app: ASGIApp) -> ObservabilityMiddleware:
         """``app`` inside the middleware, configured from the settings."""
         return ObservabilityMiddleware(
@@ -343,7 +287,7 @@ def setup_monitoring(
         settings or MonitoringSettings.load(), engine=engine, should_alert=should_alert
     )
     app.state.monitoring = mon
-    app.router.routes.extend(mon.routes())
+    app.router.routes.extend(endpoints(mon))
     app.add_exception_handler(Exception, _json_500)
 
     # Outermost, outside Starlette's ServerErrorMiddleware (if kept), so every response is seen.
