@@ -108,7 +108,7 @@ class Monitoring:
         self.alerts = self._build_alerts(engine)
         self.errors = ErrorMonitor(
             self.logging.get_logger("ykmake.monitoring.errors"),
-            self.metrics,
+            self.metrics.errors_total,
             self._error_reporters(should_alert),
         )
         self.loop_lag = EventLoopLagMonitor(self.metrics.event_loop_lag_seconds)

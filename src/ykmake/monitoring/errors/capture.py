@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from ykmake.monitoring.metrics.families import MonitoringMetrics
+from prometheus_client import Counter
 
 __all__ = [
     "ErrorMonitor",
@@ -50,11 +50,11 @@ class ErrorMonitor:
     def __init__(
         self,
         log: Any,
-        metrics: MonitoringMetrics | None = None,
+        errors_total: Counter | None = None,
         reporters: list[ErrorReporter] | None = None,
     ) -> None:
         self.log = log
-        self.metrics = metrics
+        self.errors_total = errors_total
         self.reporters = reporters if reporters is not None else []
 
     def capture_error(
@@ -75,8 +75,8 @@ class ErrorMonitor:
                     "error reporter failed", reporter=type(reporter).__name__, error=repr(exc)
                 )
         try:
-            if self.metrics is not None:
-                self.metrics.errors_total.labels(error_type(error), severity).inc()
+            if self.errors_total is not None:
+                self.errors_total.labels(error_type(error), severity).inc()
             self.log.error(
                 str(error) or error_type(error),
                 error_type=error_type(error),
