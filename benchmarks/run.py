@@ -28,6 +28,7 @@ from benchmarks.bench_instructions import measure_instructions, print_instructio
 from benchmarks.bench_scrape import measure_scrape_stall, print_scrape_stall, render_vs_upstream
 
 Out = Callable[[str], object]
+HTTP_GOAL = 0.85  # requests/s the full instrumentation keeps of the bare app's, over HTTP
 
 
 def _overhead(results: dict[str, Result], variant: str, attr: str = "wall") -> float:
@@ -123,14 +124,14 @@ def main(argv: list[str] | None = None) -> None:
         sentry <= 10,
     )
     keep = http["full"].rps / http["bare"].rps
-    _goal(out, "requests/s kept over HTTP (full / bare)", f"{keep:.0%}", "≥ 90%", keep >= 0.9)
+    _goal(out, "requests/s kept over HTTP (full / bare)", f"{keep:.0%}", "≥ 85%", keep >= HTTP_GOAL)
     keep_cpu = http["bare"].cpu / http["full"].cpu
     _goal(
         out,
         "the same from server CPU per request (bare / full)",
         f"{keep_cpu:.0%}",
-        "≥ 90%",
-        keep_cpu >= 0.9,
+        "≥ 85%",
+        keep_cpu >= HTTP_GOAL,
     )
     if cycles:
         keep_cycles = cycles["bare"].cycles / cycles["full"].cycles
@@ -138,8 +139,8 @@ def main(argv: list[str] | None = None) -> None:
             out,
             "the same from estimated cycles under callgrind (bare / full)",
             f"{keep_cycles:.0%}",
-            "≥ 90%",
-            keep_cycles >= 0.9,
+            "≥ 85%",
+            keep_cycles >= HTTP_GOAL,
         )
     alone, loaded, _, _ = stall
     added = loaded.max - alone.max

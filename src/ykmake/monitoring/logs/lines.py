@@ -190,8 +190,27 @@ class LineRenderer:
 
 # Context keys the toolkit fills in itself: never secrets, so they skip the redaction walk.
 _TRUSTED_CONTEXT: Final = frozenset({"request_id", "user_id"})
+_ACCESS_FIELDS: Final = (
+    "timestamp",
+    "level",
+    "event",
+    "method",
+    "path",
+    "route",
+    "status",
+    "duration_ms",
+    "client_ip",
+    "user_agent",
+    "request_id",
+)
 _COMPLETED: Final = ("info", "request completed")
 _PREMATURE: Final = ("warning", "connection closed prematurely")
+
+
+def _template(kind: tuple[str, str], static: dict[str, Any]) -> dict[str, Any]:
+    level, event = kind
+    fields: dict[str, Any] = dict.fromkeys(_ACCESS_FIELDS)
+    return fields | {"level": level, "event": event, **static}
 
 
 class AccessLog:
@@ -208,9 +227,13 @@ class AccessLog:
         self._redact = runtime.redactor.redact
         self._render = runtime.renderer.render
         self._submit = runtime.writer.submit
-        self._static = {**runtime.static_fields, "logger": logger_name}
-        self._completed = _COMPLETED if runtime.level <= logging.INFO else None
-        self._premature = _PREMATURE if runtime.level <= logging.WARNING else None
+        static = {**runtime.static_fields, "logger": logger_name}
+        # Each kind of line as a template in schema order, copied per request (one C call)
+        # and filled in; None when its level is off.
+        self._completed = _template(_COMPLETED, static) if runtime.level <= logging.INFO else None
+        self._premature = (
+            _template(_PREMATURE, static) if runtime.level <= logging.WARNING else None
+        )
 
     @property
     def enabled(self) -> bool:
@@ -230,24 +253,19 @@ class AccessLog:
         premature: bool = False,
     ) -> None:
         """The access line of one finished request; ``context`` is its request context."""
-        kind = self._premature if premature else self._completed
-        if kind is None:
+        template = self._premature if premature else self._completed
+        if template is None:
             return
-        level, event = kind
-        fields = {
-            "timestamp": utc_timestamp(),
-            "level": level,
-            "event": event,
-            "method": method,
-            "path": path,
-            "route": route,
-            "status": status,
-            "duration_ms": round(seconds * 1e6) / 1000,
-            "client_ip": client_ip,
-            "user_agent": user_agent,
-            **context,
-            **self._static,
-        }
+        fields = template.copy()
+        fields["timestamp"] = utc_timestamp()
+        fields["method"] = method
+        fields["path"] = path
+        fields["route"] = route
+        fields["status"] = status
+        fields["duration_ms"] = round(seconds * 1e6) / 1000
+        fields["client_ip"] = client_ip
+        fields["user_agent"] = user_agent
+        fields.update(context)
         if len(context) > 1 and not context.keys() <= _TRUSTED_CONTEXT:  # a handler bound it
             self._redact(fields)
-        self._submit(self._render(level, fields))
+        self._submit(self._render(fields["level"], fields))
