@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import text
 
 router = APIRouter(tags=["health"])
+
+
+class Ready(BaseModel):
+    status: Literal["ready"]
+    checks: dict[str, str]
+
+
+class NotReady(BaseModel):
+    status: Literal["unavailable"]
+    failed: list[str]
+    checks: dict[str, str]
 
 
 @router.get("/health")
@@ -23,7 +35,11 @@ def _check_database(request: Request) -> None:
         conn.execute(text("SELECT 1"))
 
 
-@router.get("/ready")
+@router.get(
+    "/ready",
+    response_model=Ready,
+    responses={503: {"model": NotReady, "description": "The database or Redis does not answer"}},
+)
 async def ready(request: Request) -> JSONResponse:
     """Readiness: the database and, when configured, Redis answer."""
     checks: dict[str, Any] = {}

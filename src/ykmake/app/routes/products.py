@@ -1,12 +1,17 @@
-"""Makers and products."""
+"""Makers and products.
+
+Every client value is bounded by what its column holds, so none reaches the database to
+fail there (a 500): ids are PostgreSQL ``integer`` columns, and text holds no NUL (pydantic
+already refuses a lone surrogate, which JSON can carry as an escape and UTF-8 cannot).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, HTTPException, Path, Query
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy import func, select
 
 from ykmake.app.deps import CurrentUser, DbSession
@@ -14,13 +19,49 @@ from ykmake.app.models import Product
 
 router = APIRouter(prefix="/api", tags=["products"])
 
+MAX_ID: Final = 2**31 - 1  # the id columns are 32-bit integers on PostgreSQL
+
+
+def _storable(value: str) -> str:
+    # PostgreSQL's text refuses NUL: the client's mistake, so a 422 naming the field.
+    if "\x00" in value:
+        msg = "text must not contain NUL (\\u0000)"
+        raise ValueError(msg)
+    return value
+
+
+def _json_integer(value: Any) -> Any:
+    # JSON's true is not a price, nor "12": pydantic would read them as 1 and 12.
+    if isinstance(value, bool | str):
+        msg = "expected a JSON integer"
+        raise ValueError(msg)
+    return value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_json_integer)]
+StoredText = Annotated[
+    str, AfterValidator(_storable), Field(json_schema_extra={"pattern": "^[^\\u0000]*$"})
+]
+ProductId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+class HTTPError(BaseModel):
+    """FastAPI's error body."""
+
+    detail: str
+
+
+_UNAUTHORIZED: Final[dict[int | str, dict[str, Any]]] = {
+    401: {"model": HTTPError, "description": "No bearer token, or an unknown one"}
+}
+
 
 class ProductIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=10_000)
-    price_cents: int = Field(ge=0, le=100_000_000)
+    name: StoredText = Field(min_length=1, max_length=200)
+    description: StoredText = Field(default="", max_length=10_000)
+    price_cents: WholeNumber = Field(ge=0, le=100_000_000)
 
 
 class ProductOut(BaseModel):
@@ -47,10 +88,9 @@ class Me(BaseModel):
 
     id: int
     name: str
-    is_admin: bool
 
 
-@router.get("/products")
+@router.get("/products", operation_id="list_products")
 def list_products(
     session: DbSession,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
@@ -69,15 +109,35 @@ def list_products(
     )
 
 
-@router.get("/products/{product_id}")
-def get_product(product_id: int, session: DbSession) -> ProductOut:
+@router.get(
+    "/products/{product_id}",
+    operation_id="get_product",
+    responses={404: {"model": HTTPError, "description": "No product with this id"}},
+)
+def get_product(product_id: ProductId, session: DbSession) -> ProductOut:
     product = session.get(Product, product_id)
     if product is None:
         raise HTTPException(404, f"product {product_id} not found")
     return ProductOut.model_validate(product)
 
 
-@router.post("/products", status_code=201)
+_SHOW_PRODUCT: Final = {
+    "operationId": "get_product",
+    "parameters": {"product_id": "$response.body#/id"},
+}
+
+
+@router.post(
+    "/products",
+    status_code=201,
+    operation_id="create_product",
+    responses={
+        **_UNAUTHORIZED,
+        # FastAPI's answer to a body json cannot decode (not UTF-8, nesting too deep).
+        400: {"model": HTTPError, "description": "The body cannot be parsed"},
+        201: {"links": {"GetProduct": _SHOW_PRODUCT}},
+    },
+)
 def create_product(body: ProductIn, user: CurrentUser, session: DbSession) -> ProductOut:
     product = Product(**body.model_dump(), maker_id=user.id)
     session.add(product)
@@ -86,6 +146,6 @@ def create_product(body: ProductIn, user: CurrentUser, session: DbSession) -> Pr
     return ProductOut.model_validate(product)
 
 
-@router.get("/me")
+@router.get("/me", operation_id="me", responses=_UNAUTHORIZED)
 def me(user: CurrentUser) -> Me:
     return Me.model_validate(user)

@@ -7,33 +7,51 @@ Routes (``Authorization: Bearer <ADMIN_TOKEN>`` on every one)::
     POST /api/admin/alerts/{id}/ack        open → acknowledged (Slack stays quiet on repeats)
     POST /api/admin/alerts/{id}/resolve    → resolved (queues a "Resolved" Slack message)
 
-Answers: 200 with JSON; 400 for a bad filter; 401 without or with a wrong token; 404 for an
-unknown id; 503 when the database cannot be read. Store calls run in a worker thread. The
-routes exist only when ADMIN_TOKEN is set.
+Answers: 200 with JSON (:class:`AlertPage`, :class:`AlertDetail`, :class:`AlertOut`); 400 for
+a bad filter; 401 without or with a wrong token; 404 for an unknown id; 503 when the database
+cannot be read. Store calls run in a worker thread. The routes exist only when ADMIN_TOKEN is
+set.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import anyio.to_thread
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ykmake.monitoring.alerts.json_values import Rfc3339
 from ykmake.monitoring.alerts.service import AlertService
-from ykmake.monitoring.alerts.vocabulary import AlertSource, AlertStatus, Severity
+from ykmake.monitoring.alerts.vocabulary import (
+    AlertSource,
+    AlertStatus,
+    NotificationKind,
+    NotificationStatus,
+    Severity,
+)
 
-__all__ = ["ADMIN_ALERTS_PATH", "AdminAPI", "AlertsQuery"]
+__all__ = [
+    "ADMIN_ALERTS_PATH",
+    "MAX_ALERT_ID",
+    "AdminAPI",
+    "AlertDetail",
+    "AlertOut",
+    "AlertPage",
+    "AlertsQuery",
+    "NotificationOut",
+]
 
 ADMIN_ALERTS_PATH: Final = "/api/admin/alerts"
-_MAX_ID: Final = 2**31 - 1  # the id column is a 32-bit integer on PostgreSQL
+MAX_ALERT_ID: Final = 2**31 - 1  # the id column is a 32-bit integer on PostgreSQL
 
 Handler = Callable[[Request], Any]
 Guard = Callable[[Request], Response | None]
@@ -47,7 +65,7 @@ class AlertsQuery(BaseModel):
     severity: Severity | None = None
     status: AlertStatus | None = None
     source: AlertSource | None = None
-    since: datetime | None = None
+    since: Rfc3339 | None = None
     page: int = Field(default=1, ge=1, le=1_000_000)
     per_page: int = Field(default=50, ge=1, le=200)
 
@@ -60,12 +78,71 @@ class AlertsQuery(BaseModel):
         return self.since.astimezone(UTC)
 
 
+# The store's ISO 8601 text, served as it is ("+00:00", not re-rendered).
+Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+
+
+class AlertOut(BaseModel):
+    """One alert as the admin API answers it (the store's ``Alert.to_dict``)."""
+
+    id: int
+    severity: Severity
+    title: str
+    message: str
+    details: dict[str, Any] | None
+    source: AlertSource
+    fingerprint: str
+    status: AlertStatus
+    occurrences: int
+    first_seen: Timestamp
+    last_seen: Timestamp
+    acknowledged_at: Timestamp | None
+    resolved_at: Timestamp | None
+
+
+class NotificationOut(BaseModel):
+    """One Slack message of an alert's outbox."""
+
+    id: int
+    alert_id: int
+    kind: NotificationKind
+    status: NotificationStatus
+    attempts: int
+    next_attempt_at: Timestamp
+    last_error: str | None
+    sent_at: Timestamp | None
+
+
+class AlertDetail(AlertOut):
+    """An alert with its notifications: ``GET /api/admin/alerts/{id}``."""
+
+    notifications: list[NotificationOut]
+
+
+class AlertPage(BaseModel):
+    """One page of the list: ``GET /api/admin/alerts``."""
+
+    items: list[AlertOut]
+    total: int
+    page: int
+    per_page: int
+    pages: int
+
+
 class _BadRequestError(Exception):
     pass
 
 
 def _error(status: int, error: str, detail: str) -> JSONResponse:
     return JSONResponse({"error": error, "detail": detail}, status_code=status)
+
+
+def _answer(model: BaseModel) -> Response:
+    """``model`` as JSON that always encodes: ``details`` are whatever an app sent, and a
+    lone surrogate in them (valid in a Python str, not in UTF-8) goes out as its JSON
+    escape ``\\udcff`` instead of failing the response; NaN goes out as null."""
+    text = json.dumps(model.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":"))
+    return Response(text.encode("utf-8", "backslashreplace"), media_type="application/json")
 
 
 def parse_query(params: Any) -> AlertsQuery:
@@ -132,20 +209,19 @@ class AdminAPI:
             limit=query.per_page,
             offset=(query.page - 1) * query.per_page,
         )
-        return JSONResponse(
-            {
-                "items": items,
-                "total": total,
-                "page": query.page,
-                "per_page": query.per_page,
-                "pages": math.ceil(total / query.per_page),
-            }
+        page = AlertPage(
+            items=[AlertOut.model_validate(item) for item in items],
+            total=total,
+            page=query.page,
+            per_page=query.per_page,
+            pages=math.ceil(total / query.per_page),
         )
+        return _answer(page)
 
     def _show(self, raw_id: str) -> Response:
         alert_id = _parse_id(raw_id)
         alert = self.store.get_alert(alert_id) if alert_id is not None else None
-        return JSONResponse(alert) if alert is not None else _not_found(raw_id)
+        return _answer(AlertDetail.model_validate(alert)) if alert else _not_found(raw_id)
 
     def _set(self, raw_id: str, status: str) -> Response:
         alert_id = _parse_id(raw_id)
@@ -155,7 +231,7 @@ class AdminAPI:
         self.log.info("alert status changed by admin", alert_id=alert_id, status=alert["status"])
         if status == AlertStatus.RESOLVED and self.service.on_recorded is not None:
             self.service.on_recorded()  # a "Resolved" message may have been queued
-        return JSONResponse(alert)
+        return _answer(AlertOut.model_validate(alert))
 
     def routes(self, prefix: str = ADMIN_ALERTS_PATH) -> list[Route]:
         item = prefix + "/{alert_id}"
@@ -175,7 +251,7 @@ def _parse_id(raw: str) -> int | None:
     if not raw.isascii() or not raw.isdigit() or len(raw) > 10:
         return None
     value = int(raw)
-    return value if 1 <= value <= _MAX_ID else None
+    return value if 1 <= value <= MAX_ALERT_ID else None
 
 
 def _not_found(raw_id: str) -> JSONResponse:

@@ -6,6 +6,8 @@ goes through :meth:`AlertService.send_alert` with Alertmanager's fingerprint (pr
 alert; each resolved one resolves the live alert with that fingerprint, which queues a
 "Resolved" message through the same outbox.
 
+The whole payload is validated before anything is stored: a 4xx stores nothing.
+
 Answers::
 
     200  {"received": N, "firing": F, "resolved": R, "unmatched": U, "spooled": S}
@@ -19,15 +21,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 import anyio.to_thread
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ykmake.monitoring.alerts.json_values import Count, Rfc3339
 from ykmake.monitoring.alerts.service import AlertService
 from ykmake.monitoring.alerts.vocabulary import AlertSource, Severity
 
@@ -36,6 +38,8 @@ __all__ = [
     "AlertmanagerAlert",
     "AlertmanagerPayload",
     "AlertmanagerWebhook",
+    "WebhookSummary",
+    "WebhookUnavailable",
     "fingerprint_of",
     "severity_of",
 ]
@@ -54,19 +58,43 @@ _SEVERITY_ALIASES: Final = {
 _DEFAULT_SEVERITY: Final = Severity.WARNING
 
 
+_NO_NUL: Final = "^[^\\u0000]*$"  # the documented form of _storable
+
+
+def _storable(value: str) -> str:
+    # PostgreSQL's text columns cannot hold NUL: refused here, the call is a 400 that stores
+    # nothing, instead of an alert the database rejects (and the spool replays forever).
+    if "\x00" in value:
+        msg = "text must not contain NUL (\\u0000)"
+        raise ValueError(msg)
+    return value
+
+
+def _text_map_schema(schema: dict[str, Any]) -> None:
+    # pydantic documents a constrained key as patternProperties, which leaves any other key
+    # unconstrained: say what is checked, every key and every value.
+    schema.pop("patternProperties", None)
+    schema["propertyNames"] = {"pattern": _NO_NUL}
+    schema["additionalProperties"] = {"type": "string", "pattern": _NO_NUL}
+
+
+Text = Annotated[str, AfterValidator(_storable), Field(json_schema_extra={"pattern": _NO_NUL})]
+TextMap = Annotated[dict[Text, Text], Field(json_schema_extra=_text_map_schema)]
+
+
 class AlertmanagerAlert(BaseModel):
     """One alert of the webhook payload."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     status: Literal["firing", "resolved"]
-    labels: dict[str, str]
-    annotations: dict[str, str] = Field(default_factory=dict)
-    starts_at: datetime = Field(alias="startsAt")
-    ends_at: datetime | None = Field(default=None, alias="endsAt")
-    generator_url: str = Field(default="", alias="generatorURL", max_length=4096)
+    labels: TextMap
+    annotations: TextMap = Field(default_factory=dict)
+    starts_at: Rfc3339 = Field(alias="startsAt")
+    ends_at: Rfc3339 | None = Field(default=None, alias="endsAt")
+    generator_url: Text = Field(default="", alias="generatorURL", max_length=4096)
     # Alertmanager's is 16 hex digits; the bound keeps "am:" + it inside the 128-char column.
-    fingerprint: str = Field(min_length=1, max_length=120)
+    fingerprint: Text = Field(min_length=1, max_length=120)
 
 
 class AlertmanagerPayload(BaseModel):
@@ -83,7 +111,24 @@ class AlertmanagerPayload(BaseModel):
     common_annotations: dict[str, str] = Field(default_factory=dict, alias="commonAnnotations")
     external_url: str = Field(default="", alias="externalURL")
     group_key: str = Field(default="", alias="groupKey")
-    truncated_alerts: int = Field(default=0, ge=0, alias="truncatedAlerts")
+    truncated_alerts: Count = Field(default=0, ge=0, alias="truncatedAlerts")
+
+
+class WebhookSummary(BaseModel):
+    """What one call did: the 200's body."""
+
+    received: int
+    firing: int
+    resolved: int
+    unmatched: int = Field(description="resolved alerts with no live alert to resolve")
+    spooled: int = Field(description="firing alerts kept in the disk spool (database down)")
+
+
+class WebhookUnavailable(WebhookSummary):
+    """The 503's body: a resolve failed in the database; Alertmanager retries."""
+
+    error: Literal["store_unavailable"]
+    detail: str
 
 
 @dataclass
@@ -98,13 +143,13 @@ class Outcome:
     store_errors: int = 0
 
     def summary(self) -> dict[str, int]:
-        return {
-            "received": self.received,
-            "firing": self.firing,
-            "resolved": self.resolved,
-            "unmatched": self.unmatched,
-            "spooled": self.spooled,
-        }
+        return WebhookSummary(
+            received=self.received,
+            firing=self.firing,
+            resolved=self.resolved,
+            unmatched=self.unmatched,
+            spooled=self.spooled,
+        ).model_dump()
 
 
 def severity_of(labels: dict[str, str]) -> Severity:
@@ -217,9 +262,13 @@ class AlertmanagerWebhook:
                 truncated=payload.truncated_alerts,
             )
         if outcome.store_errors:
-            detail = "the alert store is unavailable; retry later"
+            unavailable = WebhookUnavailable(
+                error="store_unavailable",
+                detail="the alert store is unavailable; retry later",
+                **outcome.summary(),
+            )
             return JSONResponse(
-                {"error": "store_unavailable", "detail": detail, **outcome.summary()},
+                unavailable.model_dump(),
                 status_code=503,
                 headers={"Retry-After": "30"},
             )

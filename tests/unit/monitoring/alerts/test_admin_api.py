@@ -16,7 +16,13 @@ from starlette.applications import Starlette
 
 from tests.conftest import SettingsFactory
 from tests.support.alerts import make_alert_service
-from ykmake.monitoring.alerts.admin_api import ADMIN_ALERTS_PATH, AdminAPI
+from ykmake.monitoring.alerts.admin_api import (
+    ADMIN_ALERTS_PATH,
+    AdminAPI,
+    AlertDetail,
+    AlertOut,
+    AlertPage,
+)
 from ykmake.monitoring.alerts.database import make_engine
 from ykmake.monitoring.alerts.service import AlertService
 from ykmake.monitoring.alerts.store import AlertStore
@@ -175,6 +181,8 @@ def test_pages(app: Starlette, service: AlertService) -> None:
         ("source=cron", "source: Input should be"),
         ("since=yesterday", "since: Input should be a valid datetime"),
         ("since=0001-01-01T00:00:00%2B05:00", "since: out of range"),
+        ("since=0.0", "since: Value error, expected an RFC 3339 date-time"),  # not Unix time
+        ("since=1714557600", "since: Value error, expected an RFC 3339 date-time"),
         ("page=0", "page: Input should be greater than or equal to 1"),
         ("page=abc", "page: Input should be a valid integer"),
         ("per_page=1000", "per_page: Input should be less than or equal to 200"),
@@ -244,3 +252,34 @@ def test_database_down_is_a_503_not_a_500(
         response = call(app, method, url)
         assert response.status_code == 503, url
         assert response.json()["error"] == "store_unavailable"
+
+
+def test_details_json_cannot_hold_are_served_not_a_500(
+    app: Starlette, service: AlertService
+) -> None:
+    """An app's details may hold a lone surrogate (a file name from the OS) or NaN: stored
+    as JSON escapes, they come back as Python values UTF-8 and strict JSON cannot hold."""
+    stored = service.send_alert(
+        "error", "odd details", "m", {"path": "/data/r\udcffport", "ratio": float("nan")}
+    )
+    assert stored is not None
+    for url in (ADMIN_ALERTS_PATH, f"{ADMIN_ALERTS_PATH}/{stored['id']}"):
+        response = call(app, "GET", url)
+        assert response.status_code == 200
+        body = response.json()
+        details = body["items"][0]["details"] if "items" in body else body["details"]
+        assert details == {"path": "/data/r\udcffport", "ratio": None}  # the escape, read back
+    acked = call(app, "POST", f"{ADMIN_ALERTS_PATH}/{stored['id']}/ack")
+    assert acked.status_code == 200
+    assert acked.json()["details"]["ratio"] is None
+
+
+def test_answers_match_their_documented_models(app: Starlette, service: AlertService) -> None:
+    ids = seed(service)
+    alert_id = ids["payment provider slow"]
+    AlertPage.model_validate_json(call(app, "GET", ADMIN_ALERTS_PATH).content)
+    detail = AlertDetail.model_validate_json(
+        call(app, "GET", f"{ADMIN_ALERTS_PATH}/{alert_id}").content
+    )
+    assert detail.notifications
+    AlertOut.model_validate_json(call(app, "POST", f"{ADMIN_ALERTS_PATH}/{alert_id}/ack").content)

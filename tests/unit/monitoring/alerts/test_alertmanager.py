@@ -337,3 +337,58 @@ def test_random_bodies_never_get_a_500(app: Starlette) -> None:
     for _ in range(30):
         garbage = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 200)))
         assert post(app, garbage, AUTH).status_code == 400
+
+
+def test_an_integral_number_is_a_count(app: Starlette) -> None:
+    """2.0 is an integer to JSON Schema, so to the document; true and "2" are not."""
+    assert post(app, invalid(truncatedAlerts=2.0), AUTH).status_code == 200
+    assert post(app, invalid(truncatedAlerts="2"), AUTH).status_code == 400
+
+
+def test_a_payload_whose_second_alert_is_invalid_stores_nothing(
+    app: Starlette, service: AlertService
+) -> None:
+    second = {**SAMPLE["alerts"][0], "fingerprint": "0000000000000bad", "labels": None}
+    body = {**SAMPLE, "alerts": [SAMPLE["alerts"][0], second]}
+    response = post(app, json.dumps(body).encode(), AUTH)
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("alerts.1.labels: ")
+    assert service.store.list_alerts()[1] == 0  # not even the valid first one
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        # PostgreSQL's text cannot hold NUL: the alert would fail there and sit in the spool.
+        (invalid_alert(labels={"alertname": "Disk\x00full"}), "alerts.0.labels.alertname"),
+        (invalid_alert(labels={"a\x00": "b"}), "alerts.0.labels.a\x00.[key]"),
+        (invalid_alert(annotations={"summary": "\x00"}), "alerts.0.annotations.summary"),
+        (invalid_alert(fingerprint="ab\x00"), "alerts.0.fingerprint"),
+        # A lone surrogate escape: JSON, but not Unicode.
+        (
+            invalid_alert(labels={"x": "PLACEHOLDER"}).replace(b"PLACEHOLDER", rb"\udcff"),
+            "Invalid JSON: lone leading surrogate",
+        ),
+        # JSON's true is not a count, nor a number a time (pydantic reads both).
+        (invalid(truncatedAlerts=True), "truncatedAlerts"),
+        (invalid_alert(endsAt=1714557600), "alerts.0.endsAt: Value error, expected an RFC 3339"),
+        (invalid_alert(startsAt="0.0"), "alerts.0.startsAt: Value error, expected an RFC 3339"),
+    ],
+    ids=[
+        "nul-label",
+        "nul-key",
+        "nul-annotation",
+        "nul-fingerprint",
+        "surrogate",
+        "bool-count",
+        "number-time",
+        "number-text-time",
+    ],
+)
+def test_text_or_numbers_the_store_cannot_take_are_a_400_that_stores_nothing(
+    app: Starlette, service: AlertService, body: bytes, where: str
+) -> None:
+    response = post(app, body, AUTH)
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith(where)
+    assert service.store.list_alerts()[1] == 0
