@@ -22,6 +22,7 @@ from ykmake.monitoring.alerts.slack_delivery import DeliveryResult
 from ykmake.monitoring.alerts.slack_message import build_message
 from ykmake.monitoring.alerts.store import Claimed
 from ykmake.monitoring.alerts.vocabulary import NotificationKind, NotificationStatus, Severity
+from ykmake.monitoring.logs.redaction import Redactor
 
 __all__ = ["DeliveryStats", "OutboxWorker", "message_for"]
 
@@ -44,8 +45,11 @@ class DeliveryStats:
         self.errors.extend(other.errors)
 
 
-def message_for(claimed: Claimed, service: str, environment: str) -> dict[str, Any]:
-    """The Slack message of one notification, built from the alert as it is now."""
+def message_for(
+    claimed: Claimed, service: str, environment: str, redactor: Redactor | None = None
+) -> dict[str, Any]:
+    """The Slack message of one notification, built from the alert as it is now (redacted
+    again with ``redactor``: a row an older version stored may hold a secret)."""
     alert = claimed.alert
     timestamp = datetime.fromisoformat(alert["last_seen"])
     title, severity = alert["title"], alert["severity"]
@@ -71,6 +75,7 @@ def message_for(claimed: Claimed, service: str, environment: str) -> dict[str, A
         timestamp=timestamp,
         occurrences=occurrences,
         digest_since=since,
+        redactor=redactor,
     )
 
 
@@ -119,7 +124,8 @@ class OutboxWorker:
         for item in await anyio.to_thread.run_sync(self.service.store.claim_due, self.batch):
             self._in_slack_call = True  # the one await that stop() may cancel
             try:
-                message = message_for(item, self.service.service, self.service.environment)
+                service = self.service
+                message = message_for(item, service.service, service.environment, service.redactor)
                 result = await sender.send(message)
             finally:
                 self._in_slack_call = False
@@ -147,7 +153,8 @@ class OutboxWorker:
             self._count("sent")
             self.log.info("alert sent via Slack", alert_id=item.alert["id"], kind=item.kind)
             return
-        error = result.error or "unknown error"
+        # The sender blanks its own token and webhook URL; anything else secret goes here.
+        error = self.service.redactor.scrub(result.error or "unknown error")
         status = await anyio.to_thread.run_sync(
             partial(
                 store.mark_failed_attempt,

@@ -16,6 +16,7 @@ from ykmake.monitoring.alerts.service import AlertService
 from ykmake.monitoring.alerts.slack_delivery import SlackSender
 from ykmake.monitoring.alerts.spool import AlertSpool
 from ykmake.monitoring.alerts.store import AlertStore, Backoff
+from ykmake.monitoring.logs.redaction import Redactor
 from ykmake.monitoring.settings import MonitoringSettings
 
 __all__ = ["AlertParts", "slack_sender"]
@@ -86,6 +87,7 @@ class AlertParts:
             service=settings.service_name,
             environment=settings.environment,
             log=log,
+            redactor=Redactor(secrets=settings.secret_values()),
         )
         worker = OutboxWorker(
             service,

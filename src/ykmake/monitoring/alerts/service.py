@@ -4,6 +4,10 @@ The seed's ``sendAlert(severity, title, message, details)``, without its weaknes
 request does not wait for Slack (delivery is the outbox worker's job), a Slack outage only
 delays the message, and a database outage sends the alert to an on-disk spool (and still
 tries Slack directly, as the seed does) until the database is back.
+
+Secrets never get in: title, message and details are redacted (by key and by the shape of
+values, the configured secrets' values included) before the alert is stored or spooled, so
+the admin API, ``ykmake alerts`` and Slack only ever see what was kept.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from ykmake.monitoring.alerts.slack_message import build_message
 from ykmake.monitoring.alerts.spool import AlertSpool
 from ykmake.monitoring.alerts.store import AlertStore, RecordResult
 from ykmake.monitoring.alerts.vocabulary import AlertSource, Severity
+from ykmake.monitoring.logs.redaction import Redactor
 
 __all__ = ["AlertService"]
 
@@ -39,8 +44,10 @@ class AlertService:
         service: str,
         environment: str,
         log: Any,
+        redactor: Redactor | None = None,
     ) -> None:
         self.store, self.spool, self.sender = store, spool, sender
+        self.redactor = redactor or Redactor()
         self.service = service  # SERVICE_NAME, on every Slack message
         self.environment = environment
         self.log = log
@@ -68,12 +75,14 @@ class AlertService:
         try:
             severity = _severity(severity)
             source = source if source in set(AlertSource) else AlertSource.APP
+            redact = self.redactor
+            title, message = redact.scrub(str(title)), redact.scrub(str(message))
             fp = fingerprint or alert_fingerprint(source, severity, title, message)
             record: dict[str, Any] = {
                 "severity": severity,
-                "title": str(title)[:500],
-                "message": str(message),
-                "details": dict(details) if details else None,
+                "title": title[:500],
+                "message": message,
+                "details": dict(redact.redacted(details)) if details else None,
                 "source": source,
                 "fingerprint": fp,
             }
@@ -159,6 +168,7 @@ class AlertService:
                 service=self.service,
                 environment=self.environment,
                 timestamp=datetime.now(UTC),
+                redactor=self.redactor,
             )
             result = asyncio.run(self.sender.send(message))
             ok, error = result.ok, result.error or ""
@@ -177,11 +187,13 @@ class AlertService:
             for path, data in self.spool.pending():
                 if path in self._direct_in_flight:
                     continue  # its direct Slack attempt decides whether it was sent
+                # Spooled redacted already; again for files an older version wrote.
+                details = data.get("details")
                 result = self.store.record(
                     severity=data["severity"],
-                    title=data["title"],
-                    message=data["message"],
-                    details=data.get("details"),
+                    title=self.redactor.scrub(str(data["title"])),
+                    message=self.redactor.scrub(str(data["message"])),
+                    details=dict(self.redactor.redacted(details)) if details else None,
                     source=data.get("source", "app"),
                     fingerprint=data["fingerprint"],
                     now=_parse_time(data.get("at")),

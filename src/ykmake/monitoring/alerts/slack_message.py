@@ -10,7 +10,8 @@ Layout (one attachment coloured by severity)::
     context  *Service*: … | *Environment*: … | *Timestamp*: <!date^…>
 
 Text never fails a limit: it is cut with "…", and details that do not fit the block budget
-fold into a final "… N more details" section. Details are redacted on a copy first.
+fold into a final "… N more details" section. Title, message and details are redacted
+first (details on a copy), by key and by the shape of values.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ _JSON_OPTS: Final = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
 _FENCE: Final = "```"
 _PARTIAL_ENTITY: Final = re.compile(r"&(a|am|amp|l|lt|g|gt)?$")
 
-_redactor: Final = Redactor()
+_shapes_only: Final = Redactor()
 
 
 def build_message(
@@ -71,6 +72,7 @@ def build_message(
     timestamp: datetime,
     occurrences: int | None = None,
     digest_since: datetime | None = None,
+    redactor: Redactor | None = None,
 ) -> dict[str, Any]:
     """Return the ``chat.postMessage`` kwargs (minus ``channel``) for one alert.
 
@@ -80,7 +82,11 @@ def build_message(
         details: extra context; secrets are redacted, values rendered as JSON.
         timestamp: when the alert fired; naive datetimes are taken as UTC.
         occurrences, digest_since: set for a storm digest ("occurred N times since HH:MM").
+        redactor: masks secrets in the title, message and details (by default the shapes
+            of secrets only, without the configured secrets' values).
     """
+    redactor = redactor or _shapes_only
+    title, message = redactor.scrub(str(title)), redactor.scrub(str(message))
     level = str(severity).lower()
     label = f"[{level.upper()}]"
     digest = _digest_phrase(occurrences, digest_since, timestamp)
@@ -96,7 +102,7 @@ def build_message(
     if details:
         budget = MAX_BLOCKS - len(blocks) - len(footer) - 1  # -1: the divider before details
         blocks.append({"type": "divider"})
-        blocks.extend(_detail_sections(details, budget))
+        blocks.extend(_detail_sections(redactor.redact(_plain(dict(details), 0)), budget))
     blocks.extend(footer)
 
     fallback = " ".join(p for p in (label, clean_title, f"({digest.text})" if digest else "") if p)
@@ -179,9 +185,8 @@ def _context(service: str, environment: str, timestamp: datetime) -> dict[str, A
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
 
 
-def _detail_sections(details: Mapping[str, Any], budget: int) -> list[dict[str, Any]]:
+def _detail_sections(safe: Mapping[str, Any], budget: int) -> list[dict[str, Any]]:
     """Pack ``*key*: ```json```` lines into sections of <= 3000 chars, within ``budget``."""
-    safe = _redactor.redact(_plain(dict(details), 0))
     entries = [_detail_entry(str(key), value) for key, value in safe.items()]
     texts: list[str] = []
     counts: list[int] = []  # entries per section, to say how many did not fit

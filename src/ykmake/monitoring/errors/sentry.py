@@ -9,8 +9,8 @@ as a tag), and with tracing on only the sampled requests open a transaction.
 from __future__ import annotations
 
 import random
-import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import sentry_sdk
@@ -22,55 +22,51 @@ from ykmake.monitoring.logs.lines import get_request_context
 from ykmake.monitoring.logs.redaction import REDACTED, Redactor
 from ykmake.monitoring.settings import MonitoringSettings
 
-__all__ = ["SentryReporter", "SentryTracer", "init_sentry", "scrub_event"]
+__all__ = ["SentryReporter", "SentryTracer", "event_scrubber", "init_sentry", "scrub_event"]
 
-_redactor = Redactor(extra_keys=["session", "csrf"])
-# Local variables reach Sentry as reprs, where key-based redaction can't see a header value:
-# catch the shapes secrets take in them (bearer credentials, session-like cookie pairs).
-_SECRET_VALUE = re.compile(
-    r"(?i)(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]+"
-    r"|\b(session\w*|sid|csrf\w*|token|auth\w*|jwt|password|secret)=[^;\s'\",]+"
-)
+# Keys that are secret in an event (a session cookie, a CSRF token) if not in a log line.
+_EVENT_KEYS = ("session", "csrf")
+_shapes_only = Redactor(_EVENT_KEYS)
+
+EventScrubber = Callable[[dict[str, Any], Mapping[str, Any] | None], dict[str, Any]]
 
 
-def _scrub_text(text: str) -> str:
-    return _SECRET_VALUE.sub(lambda m: f"{m.group(1) or m.group(2)} {REDACTED}", text)
-
-
-def _scrub_frames(event: dict[str, Any]) -> None:
-    for holder in ("exception", "threads"):
-        for value in (event.get(holder) or {}).get("values") or []:
-            for frame in (value.get("stacktrace") or {}).get("frames") or []:
-                variables = frame.get("vars")
-                if isinstance(variables, dict):
-                    for name, var in variables.items():
-                        if isinstance(var, str):
-                            variables[name] = _scrub_text(var)
-
-
-def scrub_event(event: dict[str, Any], _hint: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """``before_send``: secrets out of headers, cookies, bodies, extras and breadcrumbs."""
+def scrub_event(
+    event: dict[str, Any],
+    _hint: Mapping[str, Any] | None = None,
+    *,
+    redactor: Redactor = _shapes_only,
+) -> dict[str, Any]:
+    """``before_send``: secrets out of the whole event, by key and by value: exception
+    values and messages, frame variables (reprs), breadcrumbs, extra, contexts, tags and the
+    request (cookies and a raw body dropped whole)."""
     request = event.get("request")
     if isinstance(request, dict):
         request.pop("cookies", None)
         if isinstance(request.get("data"), str):
             request["data"] = REDACTED
-    _scrub_frames(event)
-    result: dict[str, Any] = _redactor.redact(event)
+    result: dict[str, Any] = redactor.redact(event)
     return result
+
+
+def event_scrubber(settings: MonitoringSettings) -> EventScrubber:
+    """:func:`scrub_event` that also masks the configured secrets' values."""
+    redactor = Redactor(_EVENT_KEYS, secrets=settings.secret_values())
+    return partial(scrub_event, redactor=redactor)
 
 
 def init_sentry(settings: MonitoringSettings, *, log: Any = None) -> bool:
     """Initialise sentry-sdk when SENTRY_DSN is set; returns whether it is on."""
     if settings.sentry_dsn is None:
         return False
+    scrubber = event_scrubber(settings)
     sentry_sdk.init(
         dsn=settings.sentry_dsn.get_secret_value(),
         environment=settings.environment,
         release=settings.sentry_release,
         traces_sample_rate=settings.effective_traces_sample_rate,
-        before_send=scrub_event,  # type: ignore[arg-type]
-        before_send_transaction=scrub_event,  # type: ignore[arg-type]
+        before_send=scrubber,  # type: ignore[arg-type]
+        before_send_transaction=scrubber,  # type: ignore[arg-type]
         # Only cheap integrations: no ASGI wrapping, no logging hook (our own capture
         # reports each error once; a logging hook would report the error line again).
         default_integrations=False,

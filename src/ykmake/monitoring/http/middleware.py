@@ -1,9 +1,11 @@
 """ObservabilityMiddleware: one pure ASGI pass per request, outermost.
 
 On the way in: a request id (the client's ``X-Request-ID`` when it is safe, a new one
-otherwise), the request context, a timer. On the way out, once, from that one timing: the
-access line (:mod:`ykmake.monitoring.logs.lines`), the RED metrics
-(:mod:`ykmake.monitoring.metrics.http`), both under the route template
+otherwise: one with characters outside ``[A-Za-z0-9._:@+=/-]``, longer than 128, or that
+looks like a secret or is one of the configured secrets, since the id is written to every
+line, the Sentry event, the alert and Slack), the request context, a timer. On the way
+out, once, from that one timing: the access line (:mod:`ykmake.monitoring.logs.lines`),
+the RED metrics (:mod:`ykmake.monitoring.metrics.http`), both under the route template
 (:mod:`.routes`), and the ``X-Request-ID`` response header. An unhandled exception goes to
 error capture once and becomes a JSON 500 that carries the request id and no stack trace.
 """
@@ -24,6 +26,7 @@ from ykmake.monitoring.http.client_address import ClientIPResolver
 from ykmake.monitoring.http.disconnect import GoneCheck, checker_for
 from ykmake.monitoring.http.routes import route_template
 from ykmake.monitoring.logs.lines import AccessLog, RequestContext, end_request, start_request
+from ykmake.monitoring.logs.redaction import Redactor
 from ykmake.monitoring.metrics.http import HttpMetrics
 
 __all__ = ["ObservabilityMiddleware", "new_request_id"]
@@ -112,6 +115,8 @@ class ObservabilityMiddleware:
         request_id_header: read from the request, and set on the response.
         skip_paths: passed through untouched: not counted, not logged (``/metrics``).
         tracer: opens a transaction for the requests it samples.
+        redactor: tells a client's request id that is a secret (then replaced by a new id);
+            give it the configured secrets (the logging pipeline's redactor has them).
     """
 
     def __init__(
@@ -125,6 +130,7 @@ class ObservabilityMiddleware:
         request_id_header: str = "X-Request-ID",
         skip_paths: Iterable[str] = ("/metrics",),
         tracer: Tracer | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.app = app
         self.access_log = access_log if access_log is not None and access_log.enabled else None
@@ -134,6 +140,7 @@ class ObservabilityMiddleware:
         self.header = request_id_header.lower().encode("latin-1")
         self.skip_paths = frozenset(skip_paths)
         self.tracer = tracer
+        self.redactor = redactor or Redactor()
         # How to tell a client that left, per class of the server's request cycle.
         self._gone_checks: dict[type, GoneCheck] = {}
 
@@ -166,7 +173,7 @@ class ObservabilityMiddleware:
                 exchange.user_agent = value.decode("latin-1")
             elif name == b"x-forwarded-for":
                 exchange.forwarded_for = value
-        if raw_id is None or _SAFE_REQUEST_ID.fullmatch(raw_id) is None:
+        if raw_id is None or not self._usable_id(raw_id):
             exchange.request_id = new_request_id()
             raw_id = exchange.request_id.encode()
         else:
@@ -176,6 +183,12 @@ class ObservabilityMiddleware:
         if self.metrics is not None:
             self.metrics.started(scope)
         return exchange
+
+    def _usable_id(self, raw_id: bytes) -> bool:
+        """A client's id is kept when it is safe to write anywhere, and no secret."""
+        if _SAFE_REQUEST_ID.fullmatch(raw_id) is None:
+            return False
+        return not self.redactor.contains_secret(raw_id.decode())
 
     def _finish(self, scope: Scope, exchange: _Exchange, transaction: Any) -> None:
         """One timing, then the metrics and the access line from it. Never raises."""

@@ -188,7 +188,8 @@ class LineRenderer:
 
 # -- the access line ----------------------------------------------------------------------
 
-# Context keys the toolkit fills in itself: never secrets, so they skip the redaction walk.
+# Context keys the toolkit fills in itself: never secrets, so they skip the redaction walk
+# (the middleware refuses a client's request id that looks like a secret).
 _TRUSTED_CONTEXT: Final = frozenset({"request_id", "user_id"})
 _ACCESS_FIELDS: Final = (
     "timestamp",
@@ -225,6 +226,11 @@ class AccessLog:
         self, runtime: LoggingRuntime, logger_name: str = "ykmake.monitoring.access"
     ) -> None:
         self._redact = runtime.redactor.redact
+        # The user agent is the client's to choose, so it is scanned for secrets. Clients
+        # reuse theirs: each is scanned once and remembered (a bounded cache), and a request
+        # with a known one pays a dict lookup, not a call.
+        self._agents = runtime.redactor.remembered
+        self._scrub_agent = runtime.redactor.scrub_repeated
         self._render = runtime.renderer.render
         self._submit = runtime.writer.submit
         static = {**runtime.static_fields, "logger": logger_name}
@@ -264,7 +270,9 @@ class AccessLog:
         fields["status"] = status
         fields["duration_ms"] = round(seconds * 1e6) / 1000
         fields["client_ip"] = client_ip
-        fields["user_agent"] = user_agent
+        fields["user_agent"] = user_agent and (
+            self._agents.get(user_agent) or self._scrub_agent(user_agent)
+        )
         fields.update(context)
         if len(context) > 1 and not context.keys() <= _TRUSTED_CONTEXT:  # a handler bound it
             self._redact(fields)

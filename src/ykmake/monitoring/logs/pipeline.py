@@ -10,7 +10,10 @@ Files under ``LOG_DIR`` (the seed's winston transports):
 ========================  ==========================================================
 
 The chain: request context → level → timestamp → static fields (``service``, ``env``) →
-redaction → exception text → :class:`~.render.LineRenderer` → the writer thread.
+exception text → redaction → :class:`~.lines.LineRenderer` → the writer thread. Redaction
+comes after the traceback is rendered, so the exception text is scrubbed like any other
+value (a password in an exception's message included), and every line goes through it:
+structlog's, stdlib's (uvicorn, SQLAlchemy, slack_sdk's debug lines) and the hooks'.
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ class LoggingConfig:
     console: bool = False  # colourised human lines on stderr
     json_to_stdout: bool = False
     extra_static: dict[str, Any] = field(default_factory=dict)
+    # The configured secrets' values, masked wherever they appear; never in a repr.
+    secrets: tuple[str, ...] = field(default=(), repr=False)
 
 
 class SinkLogger:
@@ -125,15 +130,17 @@ class LoggingRuntime:
             console=sys.stderr if config.console else None,
             json_to_stdout=config.json_to_stdout,
         )
-        self.redactor = Redactor()
+        # What the chain fills in itself is never scanned for secrets: it has none.
+        trusted = ("timestamp", "level", "logger", "request_id", *self.static_fields)
+        self.redactor = Redactor(secrets=config.secrets, trusted_keys=trusted)
         self.renderer = LineRenderer(config.console)
         self.processors: list[Processor] = [
             merge_request_context,
             structlog.processors.add_log_level,
             add_timestamp,
             _static_adder(self.static_fields),
-            self.redactor,
             structlog.processors.format_exc_info,
+            self.redactor,
             self.renderer,
         ]
         self._wrapper_class = structlog.make_filtering_bound_logger(self.level)

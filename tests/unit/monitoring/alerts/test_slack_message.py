@@ -18,6 +18,7 @@ from ykmake.monitoring.alerts.slack_message import (
     build_message,
     truncate,
 )
+from ykmake.monitoring.logs.redaction import Redactor
 
 NOW = datetime(2024, 5, 1, 10, 30, 15, 123000, tzinfo=UTC)
 
@@ -379,6 +380,20 @@ def test_secrets_in_details_never_reach_slack_and_the_caller_keeps_its_data() ->
     assert "kim" in wire
     assert "*/*" in wire
     assert json.dumps(details, sort_keys=True) == original
+
+
+def test_secrets_in_the_title_message_and_detail_values_never_reach_slack() -> None:
+    redactor = Redactor(secrets=["session-secret-value"])
+    msg = build(
+        title="cannot reach postgresql://app:pg-pass@db/app",
+        message="Slack answered for xoxb-1-2-abcDEF; the secret is session-secret-value",
+        details={"stack": "ValueError: {'password': 'hunter2'}", "note": "token=tk-9"},
+        redactor=redactor,
+    )
+    wire = json.dumps(msg)
+    for secret in ("pg-pass", "xoxb-1-2-abcDEF", "session-secret-value", "hunter2", "tk-9"):
+        assert secret not in wire, secret
+    assert "postgresql://app:[REDACTED]@db/app" in header_text(msg)
 
 
 def test_module_exports_are_the_public_names() -> None:

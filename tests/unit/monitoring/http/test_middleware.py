@@ -142,6 +142,29 @@ def test_incoming_request_id_is_kept_only_when_valid(
 
 
 @pytest.mark.parametrize(
+    "incoming",
+    ["token=abc123", "xoxb-1-2-abcDEF", "postgresql://u:pw@db/app", "a-session-secret-value"],
+)
+def test_an_incoming_request_id_that_is_a_secret_is_replaced(
+    make_settings: SettingsFactory, incoming: str
+) -> None:
+    app = build_app()
+    mon = setup_monitoring(app, make_settings(session_secret="a-session-secret-value"))
+
+    async def go() -> httpx.Response:
+        async with client(app) as c:
+            return await c.get("/hello", headers={"X-Request-ID": incoming})
+
+    rid = get_id(asyncio.run(go()))
+    assert rid != incoming
+    assert len(rid) == 32
+    mon.logging.close()
+    text = (mon.settings.log_dir / "combined.log").read_text()
+    assert incoming not in text
+    assert rid in text
+
+
+@pytest.mark.parametrize(
     ("peer", "xff", "expected"),
     [
         ("10.1.2.3", "203.0.113.9", "203.0.113.9"),  # trusted proxy: honoured

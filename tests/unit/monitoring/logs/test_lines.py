@@ -94,6 +94,29 @@ def test_what_a_handler_binds_is_redacted_like_any_other_line(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize(
+    ("agent", "logged_as"),
+    [
+        ("probe/1.0 api_key=k-123", "probe/1.0 api_key=[REDACTED]"),
+        ("sync-bot xoxb-1-2-abcDEF", "sync-bot [REDACTED]"),
+        ("configured-secret-value", "[REDACTED]"),
+        (
+            "Mozilla/5.0 (X11; Linux x86_64) Firefox/121.0",
+            "Mozilla/5.0 (X11; Linux x86_64) Firefox/121.0",
+        ),
+    ],
+)
+def test_a_user_agent_carrying_a_secret_is_masked(
+    tmp_path: Path, agent: str, logged_as: str
+) -> None:
+    def log(access: AccessLog) -> None:
+        for _ in range(2):  # the second time from the cache: the same answer
+            write(access, {"request_id": "r"}, user_agent=agent)
+
+    lines = logged(tmp_path, log, secrets=("configured-secret-value",))
+    assert [line["user_agent"] for line in lines] == [logged_as, logged_as]
+
+
+@pytest.mark.parametrize(
     ("seconds", "duration_ms"), [(0.0, 0.0), (0.0005, 0.5), (0.123456, 123.456), (12.5, 12500.0)]
 )
 def test_duration_is_milliseconds_to_the_microsecond(

@@ -80,6 +80,46 @@ def test_secrets_are_redacted_at_any_depth(runtime: LoggingRuntime, tmp_path: Pa
         assert secret not in text
 
 
+WEBHOOK = "http://127.0.0.1:9/services/T1/B1/X1"
+
+
+def test_the_exception_text_is_scrubbed_too(tmp_path: Path) -> None:
+    rt = configure_logging(LoggingConfig(log_dir=tmp_path, secrets=(WEBHOOK,)))
+    body = {"name": "x", "password": "hunter2"}
+    try:
+        raise ValueError(f"cannot store {body} at postgresql://app:pg-pass@db/app")
+    except ValueError:
+        rt.get_logger("t").exception("failed")
+    rt.close()
+    text = (tmp_path / "error.log").read_text()
+    assert "ValueError: cannot store {'name': 'x', 'password': '[REDACTED]'}" in text
+    assert "postgresql://app:[REDACTED]@db/app" in text
+    assert "hunter2" not in text
+    assert "pg-pass" not in text
+
+
+def test_a_librarys_own_lines_are_scrubbed_on_every_sink(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # What slack_sdk writes at DEBUG before each webhook call: the URL is itself the secret.
+    rt = configure_logging(
+        LoggingConfig(level="debug", log_dir=tmp_path, console=True, secrets=(WEBHOOK,))
+    )
+    logging.getLogger("slack_sdk.webhook.async_client").debug(
+        "Sending a request - url: %s, body: %s", WEBHOOK, '{"text": "hi"}'
+    )
+    rt.close()
+    (line,) = read_lines(tmp_path / "combined.log")
+    assert line["event"] == 'Sending a request - url: [REDACTED], body: {"text": "hi"}'
+    console = capsys.readouterr().err
+    assert "Sending a request - url: [REDACTED]" in console
+    assert WEBHOOK not in console
+
+
+def test_a_config_never_shows_its_secrets() -> None:
+    assert WEBHOOK not in repr(LoggingConfig(secrets=(WEBHOOK,)))
+
+
 def test_stdlib_logging_goes_through_the_pipeline(runtime: LoggingRuntime, tmp_path: Path) -> None:
     logging.getLogger("some.library").warning("careful %s", "now", extra={})
     runtime.close()
