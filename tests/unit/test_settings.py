@@ -81,3 +81,21 @@ def test_error_never_shows_a_password_or_secret() -> None:
 def test_secrets_are_not_in_the_repr() -> None:
     settings = load_settings(_env_file=None, admin_token="s3cret-admin")
     assert "s3cret-admin" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    "dsn", ["garbage", "s3cret-key@sentry.example", "https://sentry.example/1", "ftp://k@h/1"]
+)
+def test_a_sentry_dsn_sentry_would_refuse_is_refused_without_showing_it(dsn: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(_env_file=None, sentry_dsn=dsn)
+    assert str(info.value) == (
+        "SENTRY_DSN=*** is invalid: "
+        "expected a Sentry DSN such as https://<public key>@<host>/<project id>"
+    )
+
+
+def test_an_empty_sentry_dsn_leaves_sentry_off() -> None:
+    assert load_settings(_env_file=None, sentry_dsn="").sentry_dsn is None
+    dsn = "https://public@o1.ingest.sentry.io/42"
+    assert load_settings(_env_file=None, sentry_dsn=dsn).sentry_dsn is not None

@@ -1,13 +1,18 @@
-"""The tables ``ykmake alerts`` prints: alerts, one alert, its notifications, failures."""
+"""The tables ``ykmake alerts`` prints: alerts, one alert, its notifications, failures.
+
+Every stored value goes through :func:`~._terminal_text.plain`: titles, messages and Slack's
+errors came from outside, and even a status is whatever the database holds.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
+from ykmake.cli._terminal_text import plain
 from ykmake.monitoring.alerts.vocabulary import NotificationStatus, Severity
 
 __all__ = ["alert_grid", "alerts_table", "failed_table", "notifications_table"]
@@ -32,14 +37,14 @@ def _when(value: str | None) -> str:
     return datetime.fromisoformat(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _severity(value: str) -> str:
-    return f"[{_SEVERITY_STYLE.get(value, 'white')}]{value}[/]"
+def _severity(value: str) -> Text:
+    return plain(value, _SEVERITY_STYLE.get(value, "white"))
 
 
-def _delivery(state: str) -> str:
+def _delivery(state: str) -> Text:
     # "sending" is a claim in flight: to the operator it is still pending.
-    shown = NotificationStatus.PENDING if state == NotificationStatus.SENDING else state
-    return f"[{_DELIVERY_STYLE.get(shown, 'white')}]{state}[/]"
+    shown_as = NotificationStatus.PENDING if state == NotificationStatus.SENDING else state
+    return plain(state, _DELIVERY_STYLE.get(shown_as, "white"))
 
 
 def alerts_table(items: list[dict[str, Any]], delivery: dict[int, str], title: str) -> Table:
@@ -53,9 +58,9 @@ def alerts_table(items: list[dict[str, Any]], delivery: dict[int, str], title: s
         table.add_row(
             str(a["id"]),
             _severity(a["severity"]),
-            a["status"],
-            a["source"],
-            escape(a["title"]),
+            plain(a["status"]),
+            plain(a["source"]),
+            plain(a["title"]),
             str(a["occurrences"]),
             _when(a["last_seen"]),
             "—" if state is None else _delivery(state),
@@ -72,9 +77,9 @@ def failed_table(failed: list[dict[str, Any]]) -> Table:
         table.add_row(
             str(n["id"]),
             str(n["alert_id"]),
-            n["kind"],
+            plain(n["kind"]),
             str(n["attempts"]),
-            escape(n["last_error"] or ""),
+            plain(n["last_error"] or ""),
         )
     return table
 
@@ -86,7 +91,7 @@ def alert_grid(alert: dict[str, Any]) -> Table:
     grid.add_column()
     for key in ("id", "severity", "status", "source", "title", "message", "fingerprint"):
         value = str(alert[key])
-        grid.add_row(key, _severity(value) if key == "severity" else escape(value))
+        grid.add_row(key, _severity(value) if key == "severity" else plain(value))
     grid.add_row("occurrences", str(alert["occurrences"]))
     for key in ("first_seen", "last_seen", "acknowledged_at", "resolved_at"):
         grid.add_row(key, _when(alert[key]))
@@ -102,11 +107,11 @@ def notifications_table(notifications: list[dict[str, Any]]) -> Table:
         pending = n["status"] == NotificationStatus.PENDING
         table.add_row(
             str(n["id"]),
-            n["kind"],
+            plain(n["kind"]),
             _delivery(n["status"]),
             str(n["attempts"]),
             _when(n["next_attempt_at"]) if pending else "—",
             _when(n["sent_at"]),
-            escape(n["last_error"] or ""),
+            plain(n["last_error"] or ""),
         )
     return table

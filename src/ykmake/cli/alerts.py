@@ -21,10 +21,11 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
+from rich.text import Text
 
 from ykmake.cli._alert_tables import alert_grid, alerts_table, failed_table, notifications_table
 from ykmake.cli._shared import cli_settings, command_group, console, fail, open_database_or_fail
+from ykmake.cli._terminal_text import plain, visible
 from ykmake.monitoring.alerts.vocabulary import (
     AlertSource,
     AlertStatus,
@@ -62,6 +63,7 @@ def alert_parts(settings: Settings | None = None) -> Iterator[AlertParts]:
     """The alert parts on the service's database; a database error becomes one line."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from ykmake.errors import StartupError
     from ykmake.monitoring.alerts.parts import AlertParts
     from ykmake.monitoring.logs.pipeline import LoggingRuntime
     from ykmake.monitoring.setup import logging_config
@@ -83,6 +85,8 @@ def alert_parts(settings: Settings | None = None) -> Iterator[AlertParts]:
     except SQLAlchemyError as exc:
         text = str(exc).strip()
         fail(f"the alert store failed: {text.splitlines()[0] if text else type(exc).__name__}")
+    except StartupError as exc:  # the log files can't be written (LOG_DIR)
+        fail(str(exc))
 
 
 def _parse_since(value: str | None) -> datetime | None:
@@ -158,7 +162,8 @@ def show(alert_id: AlertId) -> None:
     console.print(alert_grid(alert))
     if alert["details"]:
         console.print("[bold]details[/]")
-        console.print_json(json.dumps(alert["details"], default=str))
+        # JSON escapes C0 controls; ensure_ascii escapes C1 and bidirectional ones too.
+        console.print_json(json.dumps(alert["details"], default=str), ensure_ascii=True)
     notifications = alert["notifications"]
     console.print(
         notifications_table(notifications) if notifications else "No Slack notifications."
@@ -177,7 +182,7 @@ def ack(alert_id: AlertId) -> None:
     if before["status"] == AlertStatus.OPEN:
         console.print(f"alert {alert_id} acknowledged")
     else:
-        console.print(f"alert {alert_id} is {before['status']}; nothing to acknowledge")
+        console.print(plain(f"alert {alert_id} is {before['status']}; nothing to acknowledge"))
 
 
 @alerts_app.command()
@@ -239,7 +244,7 @@ def deliver() -> None:
         f"{pending} still queued"
     )
     for error in dict.fromkeys(stats.errors):  # unique, in order
-        console.print(f"  slack error: {escape(error)}", highlight=False)
+        console.print(plain(f"  slack error: {error}"))
     if stats.retried or stats.failed:
         raise typer.Exit(1)
 
@@ -290,10 +295,10 @@ def _report_test(notification: dict[str, Any] | None) -> None:
     if notification is None:
         console.print("[red]✗[/] not delivered yet: the outbox has a backlog; run it again")
         raise typer.Exit(1)
-    error = escape(notification["last_error"] or "unknown error")
+    error = visible(notification["last_error"] or "unknown error")
     failed = notification["status"] == NotificationStatus.FAILED
     later = "failed for good" if failed else "will be retried"
-    console.print(f"[red]✗[/] Slack error: {error} ({later})", highlight=False)
+    console.print(Text.assemble(("✗", "red"), f" Slack error: {error} ({later})"))
     raise typer.Exit(1)
 
 
@@ -317,7 +322,8 @@ def send_test(
         if alert is None:
             fail("the alert could not be stored (see the log); it waits in the disk spool", 1)
         url = parts.engine.url.render_as_string(hide_password=True)
-        console.print(f"[green]✓[/] stored as alert {alert['id']} in {escape(url)}")
+        stored = f" stored as alert {alert['id']} in {visible(url)}"
+        console.print(Text.assemble(("✓", "green"), stored))
         if not parts.sender.configured:
             console.print(f"[red]✗[/] {_SLACK_OFF}: the alert is stored but not sent")
             raise typer.Exit(1)

@@ -1,7 +1,11 @@
 """``ykmake serve``: the YkMake service under uvicorn, in one process, N workers or with reload.
 
-The database is checked (and migrated) before anything starts, so a wrong ``DATABASE_URL`` is
-one line and exit code 2; then one line says where the service listens and where its logs go.
+Before anything starts, the bind is checked (a network address only in production: see
+:mod:`._listen`), the port is bound (a port in use is one line naming it), the database is
+checked and migrated and logging starts (a wrong ``DATABASE_URL`` or ``LOG_DIR`` is one line):
+each failure is exit code 2. Then one line says where the service listens and where its logs
+go. Connections that never finish their request's headers are closed after
+``--header-timeout`` seconds (see :mod:`._uvicorn`).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ykmake.cli._shared import cli_settings, err_console, open_database_or_fail
+from ykmake.cli._shared import cli_settings, err_console, fail, open_database_or_fail
 
 if TYPE_CHECKING:
     from ykmake.settings import Settings
@@ -92,24 +96,56 @@ def _prepare(mode: ServeMode, settings: Settings) -> Any:
 
 
 def serve(
-    host: Annotated[str, typer.Option(metavar="HOST", help="Interface to bind.")] = "127.0.0.1",
+    host: Annotated[
+        str,
+        typer.Option(
+            metavar="HOST", help="Interface to bind (not loopback: production settings only)."
+        ),
+    ] = "127.0.0.1",
     port: Annotated[
         int, typer.Option(min=1, max=65535, metavar="PORT", help="Port to listen on.")
     ] = 8000,
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
     workers: Annotated[int, typer.Option(min=1, max=64, metavar="N", help="Worker processes.")] = 1,
+    header_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.1,
+            max=3600,
+            metavar="SECONDS",
+            help="Close a connection whose request headers are not all in after SECONDS "
+            "(from its opening or its last response).",
+        ),
+    ] = 10.0,
 ) -> None:
     """Run the YkMake service (the database is checked and migrated first)."""
-    import uvicorn
+    from ykmake.cli._listen import listen_socket, network_bind_refusal
+    from ykmake.cli._uvicorn import ServeConfig, run
+    from ykmake.errors import StartupError
 
     settings = cli_settings()
-    # Migrated here, once, before any worker starts: N workers migrating at once would race.
-    open_database_or_fail(settings, migrate=settings.database_auto_migrate).dispose()
+    refusal = network_bind_refusal(host, settings)
+    if refusal is not None:
+        fail(refusal)
     mode = ServeMode(host, port, workers, reload)
-    target = _prepare(mode, settings)
+    try:
+        sock = listen_socket(host, port)
+    except StartupError as exc:
+        fail(str(exc))
+    try:
+        # Migrated here, once, before any worker starts: N workers migrating at once would race.
+        open_database_or_fail(settings, migrate=settings.database_auto_migrate).dispose()
+        target = _prepare(mode, settings)
+    except StartupError as exc:  # logging could not start (LOG_DIR)
+        sock.close()
+        fail(str(exc))
+    except BaseException:
+        sock.close()
+        raise
     err_console.print(serving_line(mode, settings), highlight=False)
-    uvicorn.run(
+    config = ServeConfig(
         target,
+        header_timeout=header_timeout,
         host=host,
         port=port,
         reload=reload,
@@ -119,3 +155,4 @@ def serve(
         proxy_headers=False,  # X-Forwarded-For is honoured only from TRUSTED_PROXIES
         server_header=False,
     )
+    run(config, sock)

@@ -21,6 +21,7 @@ import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -32,6 +33,7 @@ __all__ = [
     "LogLevel",
     "MonitoringSettings",
     "check_database_url",
+    "check_sentry_dsn",
     "without_password",
 ]
 
@@ -57,6 +59,18 @@ def check_database_url(value: str) -> str:
         msg = f"expected a sqlite:// or postgresql:// URL, got scheme {url.drivername!r}"
         raise ValueError(msg)
     return value
+
+
+def check_sentry_dsn(value: str) -> None:
+    """Raise ValueError unless sentry-sdk would accept ``value`` as a DSN. The message never
+    quotes the value: a DSN carries its project's key."""
+    from sentry_sdk.utils import BadDsn, Dsn  # only where a DSN is configured
+
+    try:
+        Dsn(value)
+    except (BadDsn, ValueError):
+        msg = "expected a Sentry DSN such as https://<public key>@<host>/<project id>"
+        raise ValueError(msg) from None
 
 
 class MonitoringSettings(BaseSettings):
@@ -120,6 +134,18 @@ class MonitoringSettings(BaseSettings):
     def _check_alert_database_url(cls, value: str | None) -> str | None:
         return check_database_url(value) if value else None
 
+    @field_validator("sentry_dsn", mode="before")
+    @classmethod
+    def _empty_dsn_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value  # `SENTRY_DSN=` in a .env: Sentry off
+
+    @field_validator("sentry_dsn")
+    @classmethod
+    def _check_sentry_dsn(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_sentry_dsn(value.get_secret_value())
+        return value
+
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
@@ -163,6 +189,27 @@ class MonitoringSettings(BaseSettings):
             names.append((alias if isinstance(alias, str) else name).upper())
         return names
 
+    def secret_values(self) -> tuple[str, ...]:
+        """What to mask wherever it appears (logs, Sentry, Slack, the alert store): the value
+        of every ``SecretStr`` setting, the parts of a secret URL that carry the secret (a
+        DSN's key, a webhook's path), and the password of any URL setting (a database's).
+
+        Fields are read by name, whatever their environment variable is called (an alias
+        such as ``YKMAKE_ENV``), so an app's own secrets (YkMake's ``SESSION_SECRET``) count
+        without being listed.
+        """
+        values: set[str] = set()
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                secret = value.get_secret_value()
+                values.add(secret)
+                values.update(_url_secrets(secret, whole_url_secret=True))
+            elif isinstance(value, str):
+                values.update(_url_secrets(value, whole_url_secret=False))
+        values.discard("")
+        return tuple(sorted(values))
+
     @classmethod
     def _secret_fields(cls) -> frozenset[str]:
         names = set()
@@ -172,6 +219,23 @@ class MonitoringSettings(BaseSettings):
                 if isinstance(field.validation_alias, str):
                     names.add(field.validation_alias)
         return frozenset(names)
+
+
+def _url_secrets(value: str, *, whole_url_secret: bool) -> list[str]:
+    """The secret parts of ``value`` if it is a URL: its password (as written, and decoded);
+    of a URL that is a secret itself, also its user (a DSN's key) and path (a webhook's)."""
+    if "://" not in value:
+        return []
+    try:
+        url = urlsplit(value)
+    except ValueError:
+        return []
+    userinfo = url.netloc.rpartition("@")[0]
+    user, _, password = userinfo.partition(":")
+    parts = [password, unquote(password)]
+    if whole_url_secret:
+        parts += [user, unquote(user), url.path]
+    return parts
 
 
 def without_password(value: Any) -> Any:

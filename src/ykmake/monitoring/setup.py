@@ -49,6 +49,7 @@ from ykmake.monitoring.metrics.multiprocess import (
     mark_worker_dead,
     multiprocess_registry,
 )
+from ykmake.monitoring.openapi import extend_fastapi
 from ykmake.monitoring.settings import MonitoringSettings
 
 __all__ = ["Monitoring", "logging_config", "setup_monitoring"]
@@ -69,6 +70,7 @@ def logging_config(settings: MonitoringSettings) -> LoggingConfig:
         backup_count=settings.log_backup_count,
         console=settings.environment == "development" and not settings.log_to_stdout,
         json_to_stdout=settings.log_to_stdout,
+        secrets=settings.secret_values(),
     )
 
 
@@ -96,6 +98,7 @@ class Monitoring:
         self.metrics = metrics or MonitoringMetrics(
             settings.service_name, multiprocess=multiprocess_dir is not None
         )
+        self.logging.writer.count_drops(self.metrics.count_dropped_log_lines)
         self.sentry = init_sentry(settings)
         self.tracer = SentryTracer(settings.effective_traces_sample_rate) if self.sentry else None
         self.http = HttpMetrics(
@@ -177,6 +180,7 @@ class Monitoring:
             request_id_header=self.settings.request_id_header,
             skip_paths=(self.settings.metrics_path,),
             tracer=self.tracer,
+            redactor=self.logging.redactor,
         )
 
     # -- lifespan ---------------------------------------------------------------------------
@@ -289,6 +293,7 @@ def setup_monitoring(
     app.state.monitoring = mon
     app.router.routes.extend(endpoints(mon))
     app.add_exception_handler(Exception, _json_500)
+    extend_fastapi(app, mon)  # a FastAPI app's OpenAPI document and its 422s
 
     # Outermost, outside Starlette's ServerErrorMiddleware (if kept), so every response is seen.
     build_stack = app.build_middleware_stack

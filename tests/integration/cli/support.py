@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
+
+from tests.support.server import free_port, wait_until
 from ykmake.settings import Settings
 
-__all__ = ["SETTINGS_VARS", "clean_env", "run_cli"]
+__all__ = ["SETTINGS_VARS", "clean_env", "run_cli", "serving"]
 
 
 # Every variable the settings read (YKMAKE_ENV for `environment`), so the machine's
@@ -37,3 +43,40 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+@contextmanager
+def serving(
+    args: list[str], env: dict[str, str], cwd: Path
+) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """``ykmake serve ARGS`` on a free port until /health answers; stopped (SIGTERM) after."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ykmake", "serve", "--port", str(port), *args],
+        cwd=cwd,
+        env=clean_env(**env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return process.poll() is not None  # stop waiting if it died
+
+    try:
+        wait_until(healthy, timeout=30, interval=0.1)
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        yield process, port
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)  # only the process this test started
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if process.stderr:
+            process.stderr.close()

@@ -244,3 +244,15 @@ def test_a_real_process_exits_2_with_one_line(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.strip() == "error: no alert with id 5"
+
+
+def test_a_log_dir_that_cannot_be_written_is_one_line(
+    cli: CLI, cli_env: Callable[..., None], tmp_path: Path
+) -> None:
+    (tmp_path / "a-file").write_text("")
+    cli_env(log_dir=tmp_path / "a-file" / "logs")
+    said = one_line_error(cli("list"))
+    assert (
+        said
+        == f"error: LOG_DIR='{tmp_path}/a-file/logs' cannot hold the log files: Not a directory"
+    )

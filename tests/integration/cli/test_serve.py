@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.integration.cli.support import clean_env, run_cli
-from tests.support.server import free_port, wait_until
+from tests.integration.cli.support import run_cli, serving
+from tests.support.server import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -30,6 +28,7 @@ pytestmark = pytest.mark.integration
         ({"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}, "DATABASE_URL"),
         ({"TRUSTED_PROXIES": "300.1.1.1"}, "TRUSTED_PROXIES"),
         ({"SLACK_TIMEOUT_SECONDS": "-1"}, "SLACK_TIMEOUT_SECONDS"),
+        ({"SENTRY_DSN": "garbage"}, "SENTRY_DSN"),
     ],
 )
 def test_bad_setting_is_one_line_and_exit_code_2(
@@ -43,41 +42,54 @@ def test_bad_setting_is_one_line_and_exit_code_2(
     assert "Traceback" not in result.stderr + result.stdout
 
 
-@contextmanager
-def serving(
-    args: list[str], env: dict[str, str], cwd: Path
-) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    """``ykmake serve ARGS`` on a free port until /health answers; stopped (SIGTERM) after."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ykmake", "serve", "--port", str(port), *args],
-        cwd=cwd,
-        env=clean_env(**env),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+def _one_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_a_bad_sentry_dsn_is_named_but_never_shown(tmp_path: Path) -> None:
+    env = {"SENTRY_DSN": "https://s3cret-key.example/not-a-project"}
+    said = _one_line(run_cli(["serve", "--port", str(free_port())], env, tmp_path))
+    assert said.startswith("error: SENTRY_DSN=*** is invalid: expected a Sentry DSN")
+    assert "s3cret" not in said
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_log_dir_that_cannot_be_written_is_one_line(tmp_path: Path, workers: str) -> None:
+    (tmp_path / "a-file").write_text("")
+    env = {"LOG_DIR": str(tmp_path / "a-file" / "logs")}
+    args = ["serve", "--port", str(free_port()), "--workers", workers]
+    said = _one_line(run_cli(args, env, tmp_path))
+    assert said.startswith(f"error: LOG_DIR='{tmp_path}/a-file/logs' cannot hold the log files")
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_port_in_use_is_one_line_naming_the_port(tmp_path: Path, workers: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli(["serve", "--port", str(port), "--workers", workers], {}, tmp_path)
+    said = _one_line(result)
+    assert said == (
+        f"error: --port {port}: 127.0.0.1:{port} is in use; stop what listens there or pick another"
     )
+    assert not (tmp_path / "ykmake.db").exists()  # refused before anything started
 
-    def healthy() -> bool:
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return process.poll() is not None  # stop waiting if it died
 
-    try:
-        wait_until(healthy, timeout=30, interval=0.1)
-        assert process.poll() is None, process.stderr.read() if process.stderr else ""
-        yield process, port
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)  # only the process this test started
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if process.stderr:
-            process.stderr.close()
+@pytest.mark.parametrize("environment", ["development", "test"])
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10"])  # noqa: S104 - never bound
+def test_a_network_bind_outside_production_is_refused(
+    tmp_path: Path, environment: str, host: str
+) -> None:
+    env = {"YKMAKE_ENV": environment}
+    said = _one_line(run_cli(["serve", "--host", host, "--port", str(free_port())], env, tmp_path))
+    assert said.startswith(f"error: --host {host} is not a loopback address")
+    assert "set YKMAKE_ENV=production" in said
+    assert not (tmp_path / "ykmake.db").exists()
 
 
 def test_serve_runs_on_embedded_defaults(tmp_path: Path) -> None:

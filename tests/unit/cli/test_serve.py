@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from ykmake.cli._listen import network_bind_refusal
 from ykmake.cli.serve import ServeMode, serving_line
 from ykmake.settings import load_settings
 
@@ -57,3 +58,21 @@ def test_the_serving_line(mode: ServeMode, settings: dict[str, Any], said: str) 
 )
 def test_only_one_plain_process_builds_the_app_itself(mode: ServeMode, in_process: bool) -> None:
     assert mode.in_process is in_process
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
+@pytest.mark.parametrize("environment", ["development", "test", "production"])
+def test_a_loopback_bind_is_fine_in_every_environment(host: str, environment: str) -> None:
+    settings = load_settings(_env_file=None, ykmake_env=environment)
+    assert network_bind_refusal(host, settings) is None
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "", "192.0.2.10", "example.com"])  # noqa: S104
+def test_a_network_bind_is_for_production_only(host: str) -> None:
+    assert (
+        network_bind_refusal(host, load_settings(_env_file=None, ykmake_env="production")) is None
+    )
+    refusal = network_bind_refusal(host, load_settings(_env_file=None, ykmake_env="development"))
+    assert refusal is not None
+    assert refusal.startswith(f"--host {host or '(all interfaces)'} is not a loopback address")
+    assert "YKMAKE_ENV=production" in refusal

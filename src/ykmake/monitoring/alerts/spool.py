@@ -1,7 +1,8 @@
 """The on-disk spool: where an alert waits while the database is down.
 
 One JSON file per alert, written to a temporary name and renamed, so a crash never leaves
-half a record. Replayed into the database, oldest first, once it answers again.
+half a record. Replayed into the database, oldest first, once it answers again. Alerts carry
+what went wrong, so the folder is made 0700 and each file 0600: the owner's eyes only.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 __all__ = ["AlertSpool"]
 
@@ -22,10 +23,10 @@ class AlertSpool:
         self.directory = directory
 
     def write(self, record: dict[str, Any]) -> Path:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         name = f"{time.time_ns():020d}-{uuid.uuid4().hex}.json"
         tmp = self.directory / f".{name}.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
+        with _open_private(tmp) as fh:
             json.dump(record, fh, default=str)
             fh.flush()
             os.fsync(fh.fileno())  # the point of the spool is to survive what comes next
@@ -39,7 +40,8 @@ class AlertSpool:
         record = json.loads(path.read_text(encoding="utf-8"))
         record.update(changes)
         tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(record, default=str), encoding="utf-8")
+        with _open_private(tmp) as fh:
+            json.dump(record, fh, default=str)
         os.replace(tmp, path)
 
     def pending(self) -> Iterator[tuple[Path, dict[str, Any]]]:
@@ -54,3 +56,10 @@ class AlertSpool:
 
     def __len__(self) -> int:
         return len(list(self.directory.glob("*.json"))) if self.directory.is_dir() else 0
+
+
+def _open_private(path: Path) -> TextIO:
+    """``path`` truncated for writing, created 0600 (the mode is set at creation, so there is
+    no moment when another user could open it)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    return os.fdopen(fd, "w", encoding="utf-8")

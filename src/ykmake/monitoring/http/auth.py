@@ -1,7 +1,10 @@
 """Who may call the toolkit's own endpoints (``/metrics``, the webhook, the admin API).
 
 One rule for all of them: ``Authorization: Bearer <token>`` compared in constant time when a
-token is configured; without one, loopback peers only, and only outside production.
+token is configured; without one, loopback peers only, and only outside production. A request
+that carries a proxy's headers (``Forwarded``, ``X-Forwarded-For``, ``X-Real-IP``, …) is not a
+loopback peer's, even from 127.0.0.1: a reverse proxy on the same host connects from loopback
+on behalf of anyone.
 """
 
 from __future__ import annotations
@@ -31,6 +34,22 @@ def is_loopback(host: str | None) -> bool:
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         return addr.ipv4_mapped.is_loopback
     return addr.is_loopback
+
+
+# What reverse proxies add (nginx, Apache, HAProxy, Caddy, Traefik, Envoy: at least one each).
+_PROXY_HEADERS = (
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+    "via",
+)
+
+
+def _proxied(request: Request) -> bool:
+    headers = request.headers
+    return any(name in headers for name in _PROXY_HEADERS)
 
 
 def _bearer(request: Request) -> bytes | None:
@@ -71,9 +90,13 @@ class BearerGuard:
             matches = [hmac.compare_digest(given, token) for token in self._tokens]
             return None if any(matches) else self._unauthorized()
         client = request.client.host if request.client else None
-        if self._loopback_ok and is_loopback(client):
+        if self._loopback_ok and is_loopback(client) and not _proxied(request):
             return None
-        where = "served to loopback only" if self._loopback_ok else "refused in production"
+        where = (
+            "served to loopback peers only, not through a proxy"
+            if self._loopback_ok
+            else "refused in production"
+        )
         detail = f"no {self._setting} is configured; {self._subject} is {where}"
         return JSONResponse({"error": "forbidden", "detail": detail}, status_code=403)
 

@@ -6,44 +6,28 @@ cancel scope: a server answers ``receive()`` at once with ``http.disconnect`` fo
 connection and suspends otherwise, so one step of the coroutine tells the two apart, and a
 suspended one is closed again.
 
-Under uvicorn, ``receive`` is a method of the connection's request cycle, whose
-``disconnected`` flag is what that step would answer from. Reading it directly skips the
-coroutine and has no side effect on the cycle. It is uvicorn's private attribute, so it is
-read only here, for the uvicorn versions ``pyproject.toml`` admits, and only when the object
-looks as expected; anything else takes the public probe.
+Under uvicorn the request cycle's ``disconnected`` flag, which that step would answer from,
+is read instead (:mod:`.uvicorn_internals`, the one module reading uvicorn's own attributes);
+anything else takes the public probe.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from operator import attrgetter
-from typing import Final, cast
 
 from starlette.types import Receive
+
+from ykmake.monitoring.http.uvicorn_internals import disconnect_flag_check
 
 __all__ = ["GoneCheck", "checker_for", "probe_receive"]
 
 GoneCheck = Callable[[Receive], bool]
-# Request cycles whose receive() answers from their `disconnected` flag (uvicorn < 0.55).
-_UVICORN_CYCLES: Final = frozenset(
-    {
-        "uvicorn.protocols.http.httptools_impl.RequestResponseCycle",
-        "uvicorn.protocols.http.h11_impl.RequestResponseCycle",
-    }
-)
-# uvicorn's flag, read in C: `receive.__self__.disconnected`.
-_uvicorn_flag = cast(GoneCheck, attrgetter("__self__.disconnected"))
 
 
 def checker_for(receive: Receive) -> GoneCheck:
     """The check for every ``receive`` bound to the same class as this one (the server's
     request cycle): uvicorn's flag, or the public probe."""
-    cycle = getattr(receive, "__self__", None)
-    kind = type(cycle)
-    name = f"{kind.__module__}.{kind.__qualname__}"
-    if name in _UVICORN_CYCLES and isinstance(getattr(cycle, "disconnected", None), bool):
-        return _uvicorn_flag
-    return probe_receive
+    return disconnect_flag_check(receive) or probe_receive
 
 
 def probe_receive(receive: Receive) -> bool:

@@ -23,6 +23,7 @@ __all__ = [
     "HTTP_REQUESTS",
     "HTTP_REQUESTS_IN_PROGRESS",
     "HTTP_REQUEST_DURATION",
+    "LOG_LINES_DROPPED",
     "PROCESS_METRICS",
     "SERVICE_LABEL",
     "TOOLKIT_METRICS",
@@ -103,6 +104,12 @@ ALERT_NOTIFICATIONS: Final = MetricSpec(
 ALERT_OUTBOX_PENDING: Final = MetricSpec(
     "ykmake_alert_outbox_pending", "gauge", "Alert notifications waiting to be delivered"
 )
+LOG_LINES_DROPPED: Final = MetricSpec(
+    "ykmake_log_lines_dropped_total",
+    "counter",
+    "Log lines a file could not take (disk full, quota, I/O error), by file",
+    ("file",),
+)
 
 TOOLKIT_METRICS: Final = (
     HTTP_REQUESTS,
@@ -114,6 +121,7 @@ TOOLKIT_METRICS: Final = (
     EVENT_LOOP_LAG,
     ALERT_NOTIFICATIONS,
     ALERT_OUTBOX_PENDING,
+    LOG_LINES_DROPPED,
 )
 # prometheus_client's process, platform and GC collectors (one process; see multiprocess).
 PROCESS_METRICS: Final = (

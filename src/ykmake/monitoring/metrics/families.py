@@ -65,6 +65,11 @@ class MonitoringMetrics:
         self.event_loop_lag_seconds = self._gauge(catalogue.EVENT_LOOP_LAG, "livemax")
         self.alert_notifications_total = self._counter(catalogue.ALERT_NOTIFICATIONS)
         self.alert_outbox_pending = self._gauge(catalogue.ALERT_OUTBOX_PENDING, "livemax")
+        self.log_lines_dropped_total = self._counter(catalogue.LOG_LINES_DROPPED)
+
+    def count_dropped_log_lines(self, file: str, lines: int) -> None:
+        """The log writer's drop counter (logs/ knows nothing of metrics: setup wires it)."""
+        self.log_lines_dropped_total.labels(file).inc(lines)
 
     def _counter(self, spec: MetricSpec) -> Counter:
         return Counter(spec.base_name, spec.help, spec.labels, registry=self.registry)
