@@ -1,4 +1,5 @@
-"""``ykmake serve --workers 2``: whichever worker answers /metrics, the counts add up exactly."""
+"""``ykmake serve --workers N``: whichever worker answers /metrics, the counts add up exactly;
+whichever worker served a request, its access line is in the log files once, across rotation."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,7 @@ import pytest
 from prometheus_client.mmap_dict import MmapedDict
 
 from tests.integration.metrics.scrape import scrape, value
+from tests.support.logs import read_lines, rotated_files
 from tests.support.server import free_port, wait_until
 from ykmake.settings import Settings
 
@@ -51,10 +54,11 @@ def clean_env(tmp_path: Path, multiproc_dir: Path) -> dict[str, str]:
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the whole process group (supervisor and workers); SIGKILL if it hangs."""
+    """SIGTERM to the supervisor this test started, which stops its workers as an operator's
+    SIGTERM would; SIGKILL to its process group (only processes this test started) if it hangs."""
     if process.poll() is not None:
         return
-    os.killpg(process.pid, signal.SIGTERM)
+    process.send_signal(signal.SIGTERM)
     try:
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
@@ -64,17 +68,19 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def two_workers(tmp_path: Path) -> Iterator[Served]:
+def serving(tmp_path: Path, workers: int = 2, **settings: str) -> Iterator[Served]:
+    """``ykmake serve --workers N`` with this test's settings (and ``settings``) until it
+    answers; stopped after."""
     port = free_port()
     multiproc_dir = tmp_path / "multiproc"
     output = (tmp_path / "serve.out").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "ykmake", "serve", "--workers", "2", "--port", str(port)],
+        [sys.executable, "-m", "ykmake", "serve", "--workers", str(workers), "--port", str(port)],
         cwd=tmp_path,
-        env=clean_env(tmp_path, multiproc_dir),
+        env={**clean_env(tmp_path, multiproc_dir), **settings},
         stdout=output,
         stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group, stopped as one
+        start_new_session=True,  # its own process group, killed as one if it hangs
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -109,7 +115,7 @@ def per_worker(multiproc_dir: Path, kind: str, name: str, labels: dict[str, str]
 
 
 def test_two_workers_counts_add_up_in_every_scrape(tmp_path: Path) -> None:
-    with two_workers(tmp_path) as served:
+    with serving(tmp_path) as served:
         assert value(scrape(served.base), "http_requests_total", **HEALTH) == 1  # the probe
         sent = 1
 
@@ -131,7 +137,7 @@ def test_two_workers_counts_add_up_in_every_scrape(tmp_path: Path) -> None:
 
 
 def test_a_killed_worker_leaves_counts_but_not_its_requests_in_flight(tmp_path: Path) -> None:
-    with two_workers(tmp_path) as served:
+    with serving(tmp_path) as served:
         for _ in range(10):
             httpx.get(f"{served.base}/health", timeout=5)
         slow = threading.Thread(target=_slow_request, args=(served.base,), daemon=True)
@@ -166,3 +172,65 @@ def _running(pid: int) -> bool:
 def _slow_request(base: str) -> None:
     with contextlib.suppress(httpx.TransportError):  # its worker is killed mid-request
         httpx.get(f"{base}/api/debug/slow", params={"ms": 8000}, timeout=15)
+
+
+BACKUPS = 100  # LOG_BACKUP_COUNT's ceiling: each case rotates ~40 times, so nothing falls off
+
+
+@pytest.mark.parametrize(
+    ("workers", "requests", "max_bytes"),
+    # Four workers on two cores spend seconds starting: half the requests at half the size
+    # limit keep the wall time down and rotate as often (~40 times).
+    [(2, 12_000, 100_000), (4, 6_000, 50_000)],
+    ids=["2-workers", "4-workers"],
+)
+def test_every_access_line_is_in_the_logs_once_across_rotation(
+    tmp_path: Path, workers: int, requests: int, max_bytes: int
+) -> None:
+    log_dir = tmp_path / "logs"
+    ids = [f"w{workers}-{n:06d}" for n in range(requests)]  # sorted as they are
+    limits = {"LOG_MAX_BYTES": str(max_bytes), "LOG_BACKUP_COUNT": str(BACKUPS)}
+    with serving(tmp_path, workers, **limits) as served:
+        wait_until(lambda: _started(log_dir) == workers, timeout=60)  # all of them take requests
+        _send(served.base, ids)
+        by_pid = per_worker(served.multiproc_dir, "counter", "http_requests_total", HEALTH)
+        assert len(by_pid) == workers  # each served some: each wrote (and rotated) the files
+        sent = requests + 1  # and the probe that found it up
+        assert sum(by_pid.values()) == sent
+        scrapes = [value(scrape(served.base), "http_requests_total", **HEALTH) for _ in range(5)]
+        assert scrapes == [sent] * 5
+    assert served.process.returncode == 0  # a graceful stop: every worker drained its lines
+
+    every_file = sorted(p for p in log_dir.iterdir() if ".log" in p.name)  # not the lock
+    assert max(p.stat().st_size for p in every_file) <= max_bytes
+    lines = {p: read_lines(p) for p in every_file}  # every line of every file is whole JSON
+    combined = rotated_files(log_dir, "combined.log")  # gapless: none skipped or overwritten
+    assert 30 < len(combined) - 1 < BACKUPS  # rotated many times; none rotated away
+    logged = [
+        line["request_id"]
+        for path in combined
+        for line in lines[path]
+        if line.get("event") == "request completed" and line["request_id"].startswith("w")
+    ]
+    assert sorted(logged) == ids  # each request's line, exactly once
+
+
+def _started(log_dir: Path) -> int:
+    """How many workers have said they are ready (in combined.log: it has not rotated yet)."""
+    lines = read_lines(log_dir / "combined.log")
+    return sum(line.get("event") == "Application startup complete." for line in lines)
+
+
+def _send(base: str, ids: list[str], *, clients: int = 4, per_connection: int = 200) -> None:
+    """``GET /health`` once per id (its ``X-Request-ID``) from ``clients`` threads; a fresh
+    connection every ``per_connection`` requests, so the kernel spreads them over the workers."""
+
+    def one_connection(chunk: list[str]) -> None:
+        with httpx.Client(base_url=base, timeout=10) as client:
+            for request_id in chunk:
+                response = client.get("/health", headers={"X-Request-ID": request_id})
+                assert response.status_code == 200
+
+    chunks = [ids[i : i + per_connection] for i in range(0, len(ids), per_connection)]
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(one_connection, chunks))  # re-raises a failed request here

@@ -100,8 +100,9 @@ def test_a_plain_app_gets_request_ids_the_access_log_and_metrics_and_nothing_els
     # still be winding down; they are the app's thread pool, not something the toolkit keeps).
     ours = {t.name for t in threading.enumerate() if not t.name.startswith("AnyIO worker")}
     assert ours - threads_before <= {"ykmake-log-writer"}
-    # The only files: the logs, in LOG_DIR (./logs by default).
+    # The only files: the logs and their writers' lock, in LOG_DIR (./logs by default).
     assert files_under(in_tmp_dir) <= {
+        "logs/.writers.lock",
         "logs/combined.log",
         "logs/error.log",
         "logs/exceptions.log",

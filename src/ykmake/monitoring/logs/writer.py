@@ -1,9 +1,23 @@
-"""Off-loop log output: finished lines go to one writer thread that owns every file.
+"""Off-loop log output: finished lines go to one writer thread per process.
 
 A line is rendered once on the caller's thread and only the finished bytes cross to the
 writer, which appends them to each file in batches: no file I/O on the event loop, and no
 ``LogRecord`` or ``Formatter`` per line. Rotation lives in the writer thread too, so a line
 is never torn across two files.
+
+Several processes on one ``LOG_DIR`` (``ykmake serve --workers N``, and uvicorn's supervisor)
+each have a writer on the same files. They take turns: a writer holds an exclusive ``flock``
+on ``LOG_DIR/.writers.lock`` (:mod:`.lockfile`) while it writes a batch to the files and
+rotates them, and under it starts from the files on disk, not from what it remembers
+(:mod:`.rotating`): a file another process rotated away is opened again at the path, and the
+size limit is checked against the file's real size. So no line is lost, no rotated file is
+skipped or overwritten, and no file passes ``LOG_MAX_BYTES``. A lock rather than the
+alternatives because it keeps what a user reads the same for 1 or N workers: per-worker
+files would scatter one service's lines over files named by pids that change on every
+restart, and one writer process for all would be a process to supervise and a pipe every
+line crosses. Its price is paid once a batch (every ``flush_interval``), never per line: two
+``flock`` calls and an ``fstat``/``stat`` pair for the lock and for each file written, and a
+writer waiting while another one writes.
 
 The files are created 0600 (their folder 0700 when it is new): log lines carry request
 details only the service's owner should read. A write that fails (a full disk, a quota, an
@@ -14,13 +28,10 @@ written again, and the service goes on serving.
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import os
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from itertools import repeat, starmap
 from pathlib import Path
 from typing import IO, NamedTuple
@@ -28,25 +39,11 @@ from typing import IO, NamedTuple
 from ykmake.monitoring.exceptions import StartupError
 from ykmake.monitoring.logs.dropped import DropCounter, DroppedLines
 from ykmake.monitoring.logs.lines import Line
+from ykmake.monitoring.logs.lockfile import LOCK_NAME, LockFile
+from ykmake.monitoring.logs.rotating import LogWriteError, Opener, RotatingFile, open_append
 
+# The file's parts that moved to .rotating stay importable from here.
 __all__ = ["LogWriteError", "LogWriter", "Opener", "RotatingFile", "Sink", "open_append"]
-
-Opener = Callable[[Path], IO[bytes]]
-
-
-def open_append(path: Path) -> IO[bytes]:
-    """``path`` for unbuffered appends, created 0600 (set at creation: never readable by others)."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    return os.fdopen(fd, "ab", buffering=0)
-
-
-class LogWriteError(Exception):
-    """Some lines of a batch did not reach a file; the file holds no part of them."""
-
-    def __init__(self, dropped: int, cause: OSError) -> None:
-        super().__init__(f"{dropped} lines dropped: {cause.strerror or cause}")
-        self.dropped = dropped
-        self.reason = cause.strerror or str(cause)
 
 
 class Sink(NamedTuple):
@@ -55,115 +52,6 @@ class Sink(NamedTuple):
     name: str
     min_level: int
     channel: str | None = None  # only lines sent on this channel (exceptions, rejections)
-
-
-class RotatingFile:
-    """A size-rotated append-only file: ``name`` -> ``name.1`` -> ... -> ``name.N``.
-
-    Unbuffered: the writer hands it a whole batch, which goes out in one ``write`` call
-    (one syscall, one GIL release) unless the batch crosses the size limit. Rotated files
-    keep their mode (a rename); each new file is made by ``opener`` (0600 by default).
-    """
-
-    def __init__(
-        self, path: Path, max_bytes: int, backup_count: int, *, opener: Opener = open_append
-    ) -> None:
-        self.path, self.max_bytes, self.backup_count = path, max_bytes, backup_count
-        self._opener = opener
-        self._fh: IO[bytes] | None = None
-        self._size = 0
-
-    def _open(self) -> IO[bytes]:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fh = self._opener(self.path)
-        self._size = fh.seek(0, os.SEEK_END)
-        self._fh = fh
-        return fh
-
-    def probe(self) -> None:
-        """Create the file (or open the existing one) and close it again: raises OSError now,
-        at start-up, if it cannot be written."""
-        self._opener(self.path).close()
-
-    def _rotate(self) -> None:
-        self.close()
-        for i in range(self.backup_count - 1, 0, -1):
-            src = self.path.with_name(f"{self.path.name}.{i}")
-            if src.exists():
-                os.replace(src, self.path.with_name(f"{self.path.name}.{i + 1}"))
-        if self.path.exists():
-            os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
-
-    def _write_all(self, fh: IO[bytes], data: bytes) -> None:
-        """All of ``data``, or none of it: a failed write's part that reached the file is cut
-        back off, so the file never ends in half a line."""
-        view = memoryview(data)
-        start = written = 0
-        try:
-            while written < len(data):
-                n = fh.write(view[written:])
-                if not n:
-                    raise OSError(errno.EIO, "the file took no bytes")
-                if not written and n < len(data):  # short: where the batch began, for a cut
-                    start = fh.tell() - n  # (never asked on the common path: one syscall)
-                written += n
-        except OSError:
-            if written:
-                self._cut_back(fh, start, written)
-            raise
-        self._size += len(data)
-
-    @staticmethod
-    def _cut_back(fh: IO[bytes], start: int, written: int) -> None:
-        """Truncate the failed batch's bytes, ``[start, start + written)``, off the file: only
-        when they are its end and in one piece. Several workers append to the same files; a
-        line another one wrote after ours must not go with it."""
-        end = fh.tell()
-        if end - start == written and os.fstat(fh.fileno()).st_size == end:
-            os.ftruncate(fh.fileno(), start)
-
-    def _parts(self, lines: list[bytes]) -> Iterator[tuple[bool, list[bytes]]]:
-        """``(rotate first?, lines)`` in order, each part fitting under the size limit (a line
-        longer than the limit gets a file of its own)."""
-        chunk: list[bytes] = []
-        size, rotate = self._size, False
-        for line in lines:
-            if size and size + len(line) > self.max_bytes:
-                if chunk:
-                    yield rotate, chunk
-                chunk, size, rotate = [], 0, True
-            chunk.append(line)
-            size += len(line)
-        if chunk:
-            yield rotate, chunk
-
-    def write_lines(self, lines: list[bytes]) -> None:
-        """Append whole lines, rotating before a line that would pass the size limit.
-
-        Raises:
-            LogWriteError: the lines that did not make it (the others are in the file, whole).
-        """
-        done = 0
-        try:
-            fh = self._fh or self._open()
-            if self._size + sum(map(len, lines)) <= self.max_bytes:
-                self._write_all(fh, b"".join(lines))  # the common case: one call
-                return
-            for rotate, chunk in self._parts(lines):
-                if rotate:
-                    self._rotate()
-                self._write_all(self._fh or self._open(), b"".join(chunk))
-                done += len(chunk)
-        except OSError as exc:
-            self.close()  # opened (and measured) again by the next batch
-            raise LogWriteError(len(lines) - done, exc) from exc
-
-    def close(self) -> None:
-        if self._fh is not None:
-            fh, self._fh = self._fh, None
-            # An unbuffered file has nothing left to flush: it is closed even if this raises.
-            with contextlib.suppress(OSError):
-                fh.close()
 
 
 class LogWriter:
@@ -188,12 +76,14 @@ class LogWriter:
         opener: Opener = open_append,
     ) -> None:
         self._files: list[tuple[Sink, RotatingFile]] = []
+        self._turns: LockFile | None = None  # the writers' lock, shared with other processes
         if log_dir is not None:
             self._files = [
                 (s, RotatingFile(log_dir / s.name, max_bytes, backup_count, opener=opener))
                 for s in sinks
             ]
-            _check_writable(log_dir, self._files)
+            self._turns = LockFile(log_dir / LOCK_NAME)
+            _check_writable(log_dir, self._files, self._turns)
         self.dropped = DroppedLines()
         self._console = console
         self._json_to_stdout = json_to_stdout
@@ -236,22 +126,40 @@ class LogWriter:
         """Write ``batch`` (never empty) with one ``write`` per file: a write releases the GIL
         and the event loop must hand it back, so per-line writes would cost the loop a GIL
         round trip each."""
-        for sink, fh in self._files:
-            chosen = _lines_for(sink, batch)
-            if not chosen:
-                continue
-            try:
-                fh.write_lines(chosen)
-            except LogWriteError as failed:
-                self.dropped.dropped(sink.name, failed.dropped, failed.reason)
-            except Exception as exc:  # noqa: BLE001 - logging must never kill the writer
-                sys.stderr.write(f"ykmake log writer: {sink.name}: {exc!r}\n")
-            else:
-                self.dropped.written(sink.name)
+        work = [(s, fh, chosen) for s, fh in self._files if (chosen := _lines_for(s, batch))]
+        if work:
+            self._write_files(work)
         try:
             self._write_console(batch)
         except Exception as exc:  # noqa: BLE001
             sys.stderr.write(f"ykmake log writer: console: {exc!r}\n")
+
+    def _write_files(self, work: list[tuple[Sink, RotatingFile, list[bytes]]]) -> None:
+        """Each file's lines, in one turn of the writers' lock: no other process writes or
+        rotates these files meanwhile, so what each file finds on disk stays true."""
+        turns = _acquired(self._turns)
+        try:
+            for sink, fh, lines in work:
+                self._write_file(sink, fh, lines)
+        finally:
+            if turns is not None:
+                turns.release()
+
+    def _write_file(self, sink: Sink, fh: RotatingFile, lines: list[bytes]) -> None:
+        try:
+            fh.write_lines(lines)
+        except LogWriteError as failed:
+            self.dropped.dropped(sink.name, failed.dropped, failed.reason)
+        except Exception as exc:  # noqa: BLE001 - logging must never kill the writer
+            sys.stderr.write(f"ykmake log writer: {sink.name}: {exc!r}\n")
+        else:
+            self.dropped.written(sink.name)
+
+    def _close_files(self) -> None:
+        for _, fh in self._files:
+            fh.close()
+        if self._turns is not None:
+            self._turns.close()
 
     def _write_console(self, batch: list[Line]) -> None:
         if self._json_to_stdout:
@@ -279,8 +187,7 @@ class LogWriter:
     def _write_late(self) -> None:
         with self._lock:
             self._drain()
-            for _, fh in self._files:
-                fh.close()  # late lines are rare: keep no file open behind them
+            self._close_files()  # late lines are rare: keep no file open behind them
 
     def close(self, timeout: float = 10.0) -> None:
         """Drain every queued line to disk, stop the thread and close the files; a line
@@ -293,19 +200,33 @@ class LogWriter:
         with self._lock:
             self._closed = True
             self._drain()
-            for _, fh in self._files:
-                fh.close()
+            self._close_files()
 
 
-def _check_writable(log_dir: Path, files: list[tuple[Sink, RotatingFile]]) -> None:
-    """Make ``log_dir`` (0700 when new) and its first file now, so a directory that can't hold
-    the logs stops start-up with one line instead of failing on every line later.
+def _acquired(turns: LockFile | None) -> LockFile | None:
+    """``turns``, now held; None if there is none or it cannot be taken (its folder removed or
+    made read-only since start-up). The lines are written all the same: a file that cannot
+    take them either says why, counted as drops, and a lock file that is back is used again."""
+    if turns is None:
+        return None
+    try:
+        turns.acquire()
+    except OSError:
+        return None
+    return turns
+
+
+def _check_writable(log_dir: Path, files: list[tuple[Sink, RotatingFile]], turns: LockFile) -> None:
+    """Make ``log_dir`` (0700 when new), its lock file and its first file now, so a directory
+    that can't hold the logs stops start-up with one line instead of failing on every line later.
 
     Raises:
         StartupError: naming LOG_DIR and the reason.
     """
     try:
         log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with turns:
+            pass  # made (0600) and lockable: the first batch won't find out otherwise
         if files:
             files[0][1].probe()
     except OSError as exc:
