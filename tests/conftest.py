@@ -59,6 +59,8 @@ def app_factory(make_settings: SettingsFactory) -> Iterator[Callable[..., Any]]:
     for app in built:
         app.state.monitoring.logging.close()
         app.state.engine.dispose()
+        if app.state.monitoring.alerts is not None:  # the alert store's engine is its own
+            app.state.monitoring.alerts.engine.dispose()
 
 
 @pytest.fixture

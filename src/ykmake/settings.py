@@ -34,6 +34,12 @@ class Settings(MonitoringSettings):
     environment: Environment = Field(default="development", validation_alias="ykmake_env")
     database_url: str = "sqlite:///./ykmake.db"
     database_auto_migrate: bool = True
+    # How long a request waits for the database (see ykmake.app.request_db): for a free
+    # connection, for the work overall, for one statement (PostgreSQL), for a new connection.
+    database_pool_timeout_seconds: float = Field(default=2.0, gt=0, le=600)
+    database_request_timeout_seconds: float = Field(default=5.0, gt=0, le=600)
+    database_statement_timeout_seconds: float = Field(default=5.0, gt=0, le=3600)
+    database_connect_timeout_seconds: int = Field(default=2, ge=2, le=600)  # libpq's minimum
     redis_url: str | None = None
     session_secret: SecretStr | None = None
     active_users_window_seconds: float = Field(default=300.0, gt=0)

@@ -3,17 +3,42 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Final
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, text
 
 from ykmake.errors import StartupError
-from ykmake.monitoring.alerts.database import make_engine, normalize_url
+from ykmake.monitoring.alerts.database import DatabaseLimits, make_engine, normalize_url
+from ykmake.settings import Settings
 
-__all__ = ["check_database", "make_engine", "normalize_url", "open_database", "run_migrations"]
+__all__ = [
+    "DatabaseLimits",
+    "check_database",
+    "make_engine",
+    "normalize_url",
+    "open_database",
+    "request_limits",
+    "run_migrations",
+]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# The service's pool: SQLAlchemy's sizes. The request path runs as many threads as this holds
+# connections (ykmake.app.request_db), so none of its threads ever waits for one.
+POOL_SIZE: Final = 5
+MAX_OVERFLOW: Final = 10
+
+
+def request_limits(settings: Settings) -> DatabaseLimits:
+    """The service engine's limits, from the ``DATABASE_*_TIMEOUT_SECONDS`` settings."""
+    return DatabaseLimits(
+        connect_timeout=settings.database_connect_timeout_seconds,
+        statement_timeout=settings.database_statement_timeout_seconds,
+        pool_size=POOL_SIZE,
+        max_overflow=MAX_OVERFLOW,
+        pool_timeout=settings.database_pool_timeout_seconds,
+    )
 
 
 def check_database(engine: Engine) -> None:

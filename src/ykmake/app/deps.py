@@ -1,27 +1,31 @@
-"""FastAPI dependencies: a database session per request and the bearer-token user."""
+"""FastAPI dependencies: the request path's database and the bearer-token user.
+
+Both are async: a sync dependency would take one of anyio's shared threads just to wait,
+and a session held across the request would keep its connection while the request waits
+for anything else. Database work goes through :class:`RequestDatabase`, one call each.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session
 
 from ykmake.app.models import User
+from ykmake.app.request_db import RequestDatabase
 from ykmake.app.users import find_user_by_token
 from ykmake.monitoring.logs.lines import bind_request_context
 
-__all__ = ["CurrentUser", "DbSession"]
+__all__ = ["CurrentUser", "Database"]
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    with request.app.state.sessions() as session:
-        yield session
+async def get_database(request: Request) -> RequestDatabase:
+    database: RequestDatabase = request.app.state.database
+    return database
 
 
-DbSession = Annotated[Session, Depends(get_session)]
+Database = Annotated[RequestDatabase, Depends(get_database)]
 
 # Reads the header and names the scheme in the OpenAPI document; the 401s are ours.
 _bearer = HTTPBearer(
@@ -30,13 +34,13 @@ _bearer = HTTPBearer(
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def current_user(request: Request, session: DbSession, credentials: Credentials) -> User:
+async def current_user(request: Request, database: Database, credentials: Credentials) -> User:
     token = credentials.credentials.strip() if credentials is not None else ""
     if not token:
         raise HTTPException(
             401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
         )
-    user = find_user_by_token(session, token)
+    user = await database.run(find_user_by_token, token)
     if user is None:
         raise HTTPException(401, "invalid token", headers={"WWW-Authenticate": "Bearer"})
     bind_request_context(user_id=user.id)

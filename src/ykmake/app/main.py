@@ -7,10 +7,12 @@ from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
-from sqlalchemy.orm import sessionmaker
 
-from ykmake.app.db import make_engine, run_migrations
+from ykmake.app.db import make_engine, request_limits, run_migrations
+from ykmake.app.readiness import ReadinessProbe
+from ykmake.app.request_db import DatabaseUnavailableError, RequestDatabase
 from ykmake.app.routes import debug, health, products
+from ykmake.app.unavailable import unavailable_handler
 from ykmake.monitoring.metrics.active_users import ActiveUsers
 from ykmake.monitoring.metrics.db import instrument_engine
 from ykmake.monitoring.settings import without_password
@@ -25,9 +27,16 @@ def create_app(
 ) -> FastAPI:
     """Build the service. Settings are read from the environment when not given."""
     settings = settings or load_settings()
-    engine = make_engine(settings.database_url)
+    limits = request_limits(settings)
+    engine = make_engine(settings.database_url, limits)
     if settings.database_auto_migrate:
         run_migrations(engine)
+    database = RequestDatabase(
+        engine,
+        threads=limits.pool_size + limits.max_overflow,
+        pool_timeout=limits.pool_timeout,
+        timeout=settings.database_request_timeout_seconds,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -36,8 +45,11 @@ def create_app(
             yield
         finally:
             await app.state.active_users.stop()
+            app.state.readiness.close()
             if app.state.redis is not None:
                 await app.state.redis.aclose()
+            database.close()
+            engine.dispose()  # the alert store has an engine of its own (AlertParts)
 
     app = FastAPI(
         title="YkMake",
@@ -47,15 +59,20 @@ def create_app(
         redoc_url=None,
     )
     mon = setup_monitoring(app, settings, monitoring=monitoring, engine=engine)
-    if mon.alerts is not None:
-        # The alert worker uses this engine until the monitoring stops, after this app's
-        # own lifespan has ended: the alert parts dispose of it last.
-        mon.alerts.owns_engine = True
     instrument_engine(engine, mon.metrics)
+    app.add_exception_handler(
+        DatabaseUnavailableError, unavailable_handler(settings.database_request_timeout_seconds)
+    )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessions = sessionmaker(engine, expire_on_commit=False)
+    app.state.database = database
+    app.state.sessions = database.sessions
     app.state.redis = aioredis.from_url(settings.redis_url) if settings.redis_url else None
+    app.state.readiness = ReadinessProbe(
+        settings.database_url,
+        app.state.redis,
+        connect_timeout=settings.database_connect_timeout_seconds,
+    )
     app.state.active_users = ActiveUsers(
         mon.metrics.active_users,
         window_seconds=settings.active_users_window_seconds,

@@ -144,5 +144,5 @@ def test_the_document_links_a_new_product_to_its_page_and_names_the_token(
         "parameters": {"product_id": "$response.body#/id"},
     }
     assert post["security"] == [{"userToken": []}]
-    assert set(post["responses"]) == {"201", "400", "401", "422"}
+    assert set(post["responses"]) == {"201", "400", "401", "422", "503"}
     assert document["paths"]["/api/me"]["get"]["security"] == [{"userToken": []}]

@@ -23,6 +23,10 @@ def run() -> None:
             render_as_batch=connection.dialect.name == "sqlite",
         )
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # The service's engine bounds statements for requests; a migration may take
+                # as long as it needs (LOCAL: the pooled connection keeps the bound after).
+                connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
             context.run_migrations()
         connection.commit()
 

@@ -13,9 +13,11 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from ykmake.app.deps import CurrentUser, DbSession
+from ykmake.app.deps import CurrentUser, Database
 from ykmake.app.models import Product
+from ykmake.app.unavailable import UNAVAILABLE
 
 router = APIRouter(prefix="/api", tags=["products"])
 
@@ -52,7 +54,8 @@ class HTTPError(BaseModel):
 
 
 _UNAUTHORIZED: Final[dict[int | str, dict[str, Any]]] = {
-    401: {"model": HTTPError, "description": "No bearer token, or an unknown one"}
+    401: {"model": HTTPError, "description": "No bearer token, or an unknown one"},
+    **UNAVAILABLE,
 }
 
 
@@ -90,12 +93,16 @@ class Me(BaseModel):
     name: str
 
 
-@router.get("/products", operation_id="list_products")
-def list_products(
-    session: DbSession,
+@router.get("/products", operation_id="list_products", responses=UNAVAILABLE)
+async def list_products(
+    database: Database,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> ProductPage:
+    return await database.run(_product_page, page, per_page)
+
+
+def _product_page(session: Session, page: int, per_page: int) -> ProductPage:
     total = session.scalar(select(func.count()).select_from(Product)) or 0
     rows = session.scalars(
         select(Product).order_by(Product.id).offset((page - 1) * per_page).limit(per_page)
@@ -112,13 +119,18 @@ def list_products(
 @router.get(
     "/products/{product_id}",
     operation_id="get_product",
-    responses={404: {"model": HTTPError, "description": "No product with this id"}},
+    responses={404: {"model": HTTPError, "description": "No product with this id"}, **UNAVAILABLE},
 )
-def get_product(product_id: ProductId, session: DbSession) -> ProductOut:
-    product = session.get(Product, product_id)
+async def get_product(product_id: ProductId, database: Database) -> ProductOut:
+    product = await database.run(_product, product_id)
     if product is None:
         raise HTTPException(404, f"product {product_id} not found")
-    return ProductOut.model_validate(product)
+    return product
+
+
+def _product(session: Session, product_id: int) -> ProductOut | None:
+    product = session.get(Product, product_id)
+    return None if product is None else ProductOut.model_validate(product)
 
 
 _SHOW_PRODUCT: Final = {
@@ -138,8 +150,12 @@ _SHOW_PRODUCT: Final = {
         201: {"links": {"GetProduct": _SHOW_PRODUCT}},
     },
 )
-def create_product(body: ProductIn, user: CurrentUser, session: DbSession) -> ProductOut:
-    product = Product(**body.model_dump(), maker_id=user.id)
+async def create_product(body: ProductIn, user: CurrentUser, database: Database) -> ProductOut:
+    return await database.run(_add_product, body, user.id)
+
+
+def _add_product(session: Session, body: ProductIn, maker_id: int) -> ProductOut:
+    product = Product(**body.model_dump(), maker_id=maker_id)
     session.add(product)
     session.commit()
     session.refresh(product)
@@ -147,5 +163,5 @@ def create_product(body: ProductIn, user: CurrentUser, session: DbSession) -> Pr
 
 
 @router.get("/me", operation_id="me", responses=_UNAUTHORIZED)
-def me(user: CurrentUser) -> Me:
+async def me(user: CurrentUser) -> Me:
     return Me.model_validate(user)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Final
 
 from prometheus_client import Counter, Gauge
 from sqlalchemy import Engine
 
-from ykmake.monitoring.alerts.database import make_engine
+from ykmake.monitoring.alerts.database import DatabaseLimits, in_memory, make_engine
 from ykmake.monitoring.alerts.outbox import OutboxWorker
 from ykmake.monitoring.alerts.service import AlertService
 from ykmake.monitoring.alerts.slack_delivery import SlackSender
@@ -19,7 +19,26 @@ from ykmake.monitoring.alerts.store import AlertStore, Backoff
 from ykmake.monitoring.logs.redaction import Redactor
 from ykmake.monitoring.settings import MonitoringSettings
 
-__all__ = ["AlertParts", "slack_sender"]
+__all__ = ["ALERT_STORE_LIMITS", "AlertParts", "slack_sender"]
+
+# The alert store's own connections, whatever engine it is given: a pool the app exhausted
+# never blocks an alert write, and a database that does not answer fails one in seconds.
+ALERT_STORE_LIMITS: Final = DatabaseLimits(
+    connect_timeout=2, statement_timeout=5.0, pool_size=2, max_overflow=3, pool_timeout=2.0
+)
+
+
+def _store_engine(engine: Engine | None, url: str | None) -> tuple[Engine, bool]:
+    """The store's engine, and whether it was made here: one of its own on ``engine``'s URL
+    (or ``url``); ``engine`` itself for an in-memory SQLite database, which lives in it."""
+    if engine is not None and in_memory(engine.url):
+        return engine, False
+    if engine is not None:
+        return make_engine(engine.url, ALERT_STORE_LIMITS), True
+    if url is None:
+        msg = "alerts need a database: pass an engine or set ALERT_DATABASE_URL"
+        raise ValueError(msg)
+    return make_engine(url, ALERT_STORE_LIMITS), True
 
 
 def slack_sender(settings: MonitoringSettings) -> SlackSender:
@@ -39,7 +58,7 @@ class AlertParts:
     """The store on its engine, the Slack sender, the service in front of them, the worker."""
 
     engine: Engine
-    owns_engine: bool  # made here from ALERT_DATABASE_URL, so disposed of by close()
+    owns_engine: bool  # made here, so disposed of by close()
     sender: SlackSender
     store: AlertStore
     service: AlertService
@@ -55,19 +74,15 @@ class AlertParts:
         notifications: Counter | None = None,
         pending: Gauge | None = None,
     ) -> AlertParts:
-        """The parts on ``engine``, or on an engine made from ``ALERT_DATABASE_URL``.
+        """The parts on an engine of their own, on the database of ``engine`` or else of
+        ``ALERT_DATABASE_URL`` (the caller keeps ``engine`` and disposes of it).
 
         Creates the alert tables when they are missing (apps without Alembic).
 
         Raises:
             ValueError: no engine is given and ``ALERT_DATABASE_URL`` is not set.
         """
-        owns_engine = engine is None
-        if engine is None:
-            if settings.alert_database_url is None:
-                msg = "alerts need a database: pass an engine or set ALERT_DATABASE_URL"
-                raise ValueError(msg)
-            engine = make_engine(settings.alert_database_url)
+        engine, owns_engine = _store_engine(engine, settings.alert_database_url)
         sender = slack_sender(settings)
         store = AlertStore(
             engine,
@@ -78,6 +93,8 @@ class AlertParts:
                 settings.alert_backoff_max_seconds,
                 settings.alert_max_attempts,
             ),
+            lease=timedelta(seconds=settings.alert_lease_seconds),
+            channel=sender.channel_key,
         )
         store.create_tables()
         service = AlertService(

@@ -1,5 +1,9 @@
 """GET /metrics: the registry rendered off the event loop, in the format the scraper asks for.
 
+The render runs under a thread limit of its own, not anyio's default one: an app's sync
+endpoints can take every token of that (a hanging database holds them all), and the scrape
+is what must still answer then.
+
 Who may scrape is decided by the guard it is given (``METRICS_TOKEN``, see
 :mod:`ykmake.monitoring.http.auth`).
 """
@@ -9,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import anyio
 import anyio.to_thread
 from prometheus_client.registry import Collector
 from starlette.requests import Request
@@ -47,6 +52,8 @@ class MetricsEndpoint:
         self._guard = guard
         self._before = before_scrape
         self._log = log
+        # One scrape renders at a time; a second waits for it, never for the app's threads.
+        self._render_limiter = anyio.CapacityLimiter(1)
 
     def _scrape(self, openmetrics: bool) -> bytes:
         for hook in self._before:
@@ -63,5 +70,7 @@ class MetricsEndpoint:
             return denied
         openmetrics, content_type = choose_format(request.headers.get("accept"))
         # In a worker thread: the loop keeps serving requests while the scrape renders.
-        body = await anyio.to_thread.run_sync(self._scrape, openmetrics)
+        body = await anyio.to_thread.run_sync(
+            self._scrape, openmetrics, limiter=self._render_limiter
+        )
         return Response(body, media_type=None, headers={"Content-Type": content_type})

@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
+import anyio
+import anyio.to_thread
 import httpx
 import pytest
 from prometheus_client.metrics_core import Metric
@@ -131,3 +133,29 @@ def test_openmetrics_with_request_id_exemplars(app_factory: AppFactory) -> None:
         assert exemplar.value >= 0
     samples = [s for f in families.values() for s in f.samples]
     assert all(s.labels.get("app") == "ykmake" for s in samples)
+
+
+def test_a_scrape_answers_while_the_app_holds_every_shared_worker_thread(
+    app_factory: AppFactory,
+) -> None:
+    """Sync endpoints waiting on a hanging database take all of anyio's default threads;
+    the scrape renders under a limit of its own and still answers."""
+    app = app_factory()
+
+    async def go() -> httpx.Response:
+        shared = anyio.to_thread.current_default_thread_limiter()
+        holders = [object() for _ in range(int(shared.total_tokens))]
+        for holder in holders:
+            await shared.acquire_on_behalf_of(holder)
+        try:
+            with anyio.fail_after(5):
+                transport = httpx.ASGITransport(app=app, client=(LOOPBACK, 1234))
+                async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+                    return await c.get("/metrics")
+        finally:
+            for holder in holders:
+                shared.release_on_behalf_of(holder)
+
+    response = asyncio.run(go())
+    assert response.status_code == 200
+    assert "http_requests_total" in response.text
