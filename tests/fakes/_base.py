@@ -28,7 +28,7 @@ class RecordedRequest:
 
     ``headers`` has lower-cased names; ``body`` is the parsed body (JSON, form or
     envelope, depending on the fake), ``raw`` the decoded bytes; ``status`` and
-    ``response`` are what the fake answered.
+    ``response`` are what the fake answered; ``at`` is when it arrived (``time.time()``).
     """
 
     method: str
@@ -38,6 +38,7 @@ class RecordedRequest:
     body: Any
     status: int
     response: bytes
+    at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -292,7 +293,14 @@ class FakeHTTPServer:
         with self._lock:
             self._requests.append(
                 RecordedRequest(
-                    handler.command, path, headers, raw, parsed, reply.status, reply.body
+                    handler.command,
+                    path,
+                    headers,
+                    raw,
+                    parsed,
+                    reply.status,
+                    reply.body,
+                    time.time(),
                 )
             )
             self._lock.notify_all()

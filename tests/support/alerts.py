@@ -88,13 +88,18 @@ def build_alert_path(
     backoff: Backoff | None = None,
     slack_timeout: float = 5.0,
     name: str = "a",
+    lease: float = 120.0,
+    webhook: bool = False,
 ) -> AlertPath:
+    """The alert path as :class:`AlertParts` builds it; Slack by token and channel, or by its
+    incoming webhook (``webhook``)."""
     engine = make_engine(database_url)
     outage = Outage(engine)
+    api = slack is not None and not webhook
     sender = SlackSender(
-        "xoxb-test" if slack else None,
-        "#alerts" if slack else None,
-        None,
+        "xoxb-test" if api else None,
+        "#alerts" if api else None,
+        slack.webhook_url if slack is not None and webhook else None,
         api_url=slack.base_url if slack else "http://127.0.0.1:9/api/",
         timeout=slack_timeout,
     )
@@ -103,6 +108,8 @@ def build_alert_path(
         storm_window=timedelta(seconds=storm_window),
         notify=sender.configured,
         backoff=backoff or Backoff(base=0.05, cap=0.2, max_attempts=50),
+        lease=timedelta(seconds=lease),
+        channel=sender.channel_key,
     )
     store.create_tables()
     service, runtime = make_alert_service(store, tmp_path, sender, name=name)
@@ -113,6 +120,7 @@ def build_alert_path(
         pending=metrics.alert_outbox_pending,
         interval=0.05,
     )
+    service.on_recorded = worker.wake  # as AlertParts wires them
     return AlertPath(engine, store, service, worker, metrics, runtime, outage)
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ykmake.monitoring.exceptions import SettingsError
@@ -115,6 +115,8 @@ class MonitoringSettings(BaseSettings):
     slack_webhook_url: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
     slack_timeout_seconds: float = Field(default=10.0, gt=0)
+    # After SLACK_TIMEOUT_SECONDS, which it must outlast: a claim covers one Slack call.
+    alert_lease_seconds: float = Field(default=120.0, gt=0)
 
     alertmanager_webhook_token: SecretStr | None = None
     webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
@@ -133,6 +135,18 @@ class MonitoringSettings(BaseSettings):
     @classmethod
     def _check_alert_database_url(cls, value: str | None) -> str | None:
         return check_database_url(value) if value else None
+
+    @field_validator("alert_lease_seconds")
+    @classmethod
+    def _lease_outlasts_a_slack_call(cls, value: float, info: ValidationInfo) -> float:
+        timeout = info.data.get("slack_timeout_seconds")
+        if isinstance(timeout, float) and value <= timeout:
+            msg = (
+                f"must be longer than SLACK_TIMEOUT_SECONDS ({timeout:g}): a claimed "
+                "notification must not be taken over while its Slack call may still succeed"
+            )
+            raise ValueError(msg)
+        return value
 
     @field_validator("sentry_dsn", mode="before")
     @classmethod

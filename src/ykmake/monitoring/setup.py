@@ -26,7 +26,7 @@ from ykmake.monitoring import alerts as alerts_package
 from ykmake.monitoring.alerts.parts import AlertParts
 from ykmake.monitoring.endpoints import endpoints
 from ykmake.monitoring.errors import capture
-from ykmake.monitoring.errors.alert_reporter import AlertReporter
+from ykmake.monitoring.errors.alert_reporter import AlertReporter, DurableCapture
 from ykmake.monitoring.errors.capture import (
     ErrorMonitor,
     ErrorReporter,
@@ -175,7 +175,7 @@ class Monitoring:
             app,
             access_log=AccessLog(self.logging, "ykmake.monitoring.access"),
             metrics=self.http,
-            on_error=self.errors.capture_error,
+            on_error=DurableCapture(self.errors, self.alerts.service if self.alerts else None),
             client_ip=ClientIPResolver(self.settings.trusted_proxies),
             request_id_header=self.settings.request_id_header,
             skip_paths=(self.settings.metrics_path,),

@@ -139,7 +139,10 @@ def test_database_down_then_up_loses_nothing(path: AlertPath, fake_slack: FakeSl
     path.outage.go_down()
     assert path.service.send_alert("critical", "db outage", "alert raised during it") is None
     assert len(path.service.spool) == 1
-    # As in the seed, Slack is still tried directly while the database is down.
+    # As in the seed, Slack is still told while the database is down: by the outbox worker,
+    # straight from the journal (never by the thread that makes alerts durable).
+    stats = path.deliver()
+    assert (stats.database_down, stats.sent) == (True, 1)
     fake_slack.wait_for(1, timeout=10)
     path.outage.come_back()
     deliver_until(path, lambda: len(path.service.spool) == 0)
@@ -245,16 +248,17 @@ def test_stopping_lets_a_database_call_in_flight_finish(
     import threading
 
     started, finished = threading.Event(), threading.Event()
-    real_claim = path.store.claim_due
+    real_claim = path.store.claim_next
+    path.service.send_alert("error", "queued", "so that the pass claims")
 
-    def slow_claim(limit: int = 20) -> Any:
+    def slow_claim() -> Any:
         started.set()
         finished.wait(0.3)  # a slow database
-        result = real_claim(limit)
+        result = real_claim()
         finished.set()
         return result
 
-    monkeypatch.setattr(path.store, "claim_due", slow_claim)
+    monkeypatch.setattr(path.store, "claim_next", slow_claim)
 
     async def run() -> None:
         path.worker.start()

@@ -168,7 +168,8 @@ def test_deliver_reports_failures_with_exit_code_1(cli: CLI, with_slack: FakeSla
 
 
 def test_deliver_replays_the_spool(cli: CLI, tmp_path: Path) -> None:
-    AlertSpool(tmp_path / "spool").write(
+    spool = AlertSpool(tmp_path / "spool")
+    spool.write(
         {
             "severity": "error",
             "title": "written while the database was down",
@@ -180,6 +181,7 @@ def test_deliver_replays_the_spool(cli: CLI, tmp_path: Path) -> None:
             "slack_sent": False,
         }
     )
+    spool.close()  # as if its process had stopped with the database down: deliver adopts it
     result = cli("deliver")
     assert result.exit_code == 0, result.output
     assert "Slack is not configured" in result.stdout

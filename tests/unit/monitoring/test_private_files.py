@@ -61,9 +61,12 @@ def test_the_spool_folder_and_its_files_are_private(tmp_path: Path) -> None:
     spool = AlertSpool(tmp_path / "spool")
     path = spool.write({"title": "database down", "message": "DATABASE_URL unreachable"})
     spool.update(path, attempts=1)
-    assert mode(tmp_path / "spool") == 0o700
-    assert mode(path) == 0o600
-    assert [p.name for p in (tmp_path / "spool").iterdir()] == [path.name]  # no temp file left
+    journal = path.parent  # this process's own folder
+    assert [p.name for p in (tmp_path / "spool").iterdir()] == [journal.name]
+    assert mode(tmp_path / "spool") == mode(journal) == 0o700
+    assert mode(path) == mode(journal / ".lock") == 0o600
+    assert sorted(p.name for p in journal.iterdir()) == [".lock", path.name]  # no temp file
+    spool.close()
 
 
 def test_log_files_and_their_rotations_are_private(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal
 
+import anyio
 import anyio.to_thread
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import ClientDisconnect, Request
@@ -212,6 +213,9 @@ class AlertmanagerWebhook:
         self._guard = guard
         self.max_body_bytes = max_body_bytes
         self.log = log
+        # Not anyio's default thread limit, which an app's sync endpoints can take whole: the
+        # alerts about an app in trouble must still be written.
+        self._write_limiter = anyio.CapacityLimiter(2)
 
     async def _read_body(self, request: Request) -> bytes:
         """The body, never more than the limit in memory (else _BodyTooLargeError)."""
@@ -249,7 +253,7 @@ class AlertmanagerWebhook:
         except ValidationError as exc:
             return _invalid(describe_error(exc))
         # Database writes in a worker thread: the event loop keeps serving requests.
-        outcome = await anyio.to_thread.run_sync(self.apply, payload)
+        outcome = await anyio.to_thread.run_sync(self.apply, payload, limiter=self._write_limiter)
         self.log.info(
             "alertmanager webhook received",
             receiver=payload.receiver,

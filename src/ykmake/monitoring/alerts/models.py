@@ -1,4 +1,5 @@
-"""The alert store's tables: alerts, and the outbox of their Slack notifications.
+"""The alert store's tables: alerts, the outbox of their Slack notifications, the pauses a
+channel asked for (a 429's Retry-After), and the journal entries being moved into the database.
 
 Their own metadata, so any app can use them; YkMake's Alembic history creates them too.
 """
@@ -19,7 +20,7 @@ from ykmake.monitoring.alerts.vocabulary import (
     NotificationStatus,
 )
 
-__all__ = ["Alert", "AlertsBase", "Notification", "utcnow"]
+__all__ = ["Alert", "AlertsBase", "ChannelPause", "JournalEntry", "Notification", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -117,3 +118,23 @@ class Notification(AlertsBase):
             "last_error": self.last_error,
             "sent_at": self.sent_at.isoformat() if self.sent_at else None,
         }
+
+
+class ChannelPause(AlertsBase):
+    """A Slack channel (or webhook) that said "wait" (429 + Retry-After): nobody on this
+    database calls it before ``paused_until``."""
+
+    __tablename__ = "alert_channel_pauses"
+
+    channel: Mapped[str] = mapped_column(String(100), primary_key=True)
+    paused_until: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class JournalEntry(AlertsBase):
+    """A journal file whose alert is in the database, until the file is gone: a crash between
+    the commit and the file's removal must not count the alert twice on replay."""
+
+    __tablename__ = "alert_journal_entries"
+
+    entry: Mapped[str] = mapped_column(String(200), primary_key=True)  # "<folder>/<file>"
+    applied_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

@@ -1,8 +1,14 @@
 """The outbox worker: delivers queued notifications to Slack, with backoff, in the background.
 
 Started with the app (and drained once by ``ykmake alerts deliver`` for cron use). Each pass
-replays the spool, claims due notifications, and sends them one by one; database calls run
-in a worker thread so the event loop keeps serving requests.
+moves the journal into the database (adopting the journals of processes that are gone), then
+claims one due notification at a time, sends it and records what happened: a claim's lease
+(``ALERT_LEASE_SECONDS``) only has to outlast one Slack call, so a slow Slack can't make a
+claim expire under a batch and another instance send the same message again. A 429 pauses
+the channel for every instance (:mod:`.channel_pause`), and the worker sleeps until the
+pause ends rather than a fixed interval. While the database is down it sends this process's
+journal to Slack directly (:mod:`.direct`). Database calls run in a worker thread so the
+event loop keeps serving requests; a stop hands back the claim whose call it cut short.
 """
 
 from __future__ import annotations
@@ -10,15 +16,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
 import anyio.to_thread
 from prometheus_client import Counter, Gauge
+from sqlalchemy.exc import SQLAlchemyError
 
+from ykmake.monitoring.alerts.direct import ChannelGate, DirectSlack
+from ykmake.monitoring.alerts.models import utcnow
 from ykmake.monitoring.alerts.service import AlertService
-from ykmake.monitoring.alerts.slack_delivery import DeliveryResult
+from ykmake.monitoring.alerts.slack_delivery import DeliveryResult, SlackSender
 from ykmake.monitoring.alerts.slack_message import build_message
 from ykmake.monitoring.alerts.store import Claimed
 from ykmake.monitoring.alerts.vocabulary import NotificationKind, NotificationStatus, Severity
@@ -36,6 +45,7 @@ class DeliveryStats:
     retried: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
+    database_down: bool = False  # the journal could not be moved into the database
 
     def add(self, other: DeliveryStats) -> None:
         self.replayed += other.replayed
@@ -43,6 +53,7 @@ class DeliveryStats:
         self.retried += other.retried
         self.failed += other.failed
         self.errors.extend(other.errors)
+        self.database_down = self.database_down or other.database_down
 
 
 def message_for(
@@ -87,7 +98,7 @@ class OutboxWorker:
         notifications: ``ykmake_alert_notifications_total``, counted by result.
         pending: ``ykmake_alert_outbox_pending``, set after each pass.
         interval: seconds between passes when nothing wakes it sooner.
-        batch: notifications claimed per pass.
+        batch: notifications sent (one claim each) per pass at most.
     """
 
     def __init__(
@@ -109,30 +120,75 @@ class OutboxWorker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
         self._in_slack_call = False
+        self._claimed: Claimed | None = None  # between its claim and its outcome
+        self._paused_until: datetime | None = None  # the channel's pause, seen by the last pass
+        self.gate = ChannelGate()
+        self.direct = DirectSlack(service, self.gate)
 
     @property
     def log(self) -> Any:
         return self.service.log
 
     async def deliver_once(self) -> DeliveryStats:
-        """One pass: replay the spool, then send everything that is due."""
+        """One pass: move the journal into the database, then send what is due."""
         stats = DeliveryStats()
-        stats.replayed = await anyio.to_thread.run_sync(self.service.replay_spool)
         sender = self.service.sender
+        try:
+            stats.replayed = await anyio.to_thread.run_sync(self.service.replay_spool)
+        except SQLAlchemyError:
+            stats.database_down = True  # logged once per outage, by the service
+            if sender is not None and sender.configured:
+                await self._send_directly(sender, stats)
+            return stats
+        self._paused_until = None
         if sender is None or not sender.configured:
             return stats
-        for item in await anyio.to_thread.run_sync(self.service.store.claim_due, self.batch):
-            self._in_slack_call = True  # the one await that stop() may cancel
-            try:
-                service = self.service
-                message = message_for(item, service.service, service.environment, service.redactor)
-                result = await sender.send(message)
-            finally:
-                self._in_slack_call = False
-            if self._stopping and not result.ok:
-                break  # shutting down: the claim's lease runs out and another pass retries
-            await self._settle(item, result, stats)
+        if wait := self.gate.remaining():  # a 429 to a direct send, while the database was down
+            self._paused_until = utcnow() + timedelta(seconds=wait)
+            return stats
+        for _ in range(self.batch):
+            if self._stopping:
+                break
+            item = await anyio.to_thread.run_sync(self.service.store.claim_next)
+            if isinstance(item, datetime):
+                self._paused_until = item  # another instance, or we, got a 429
+                break
+            if item is None:
+                break
+            await self._deliver(item, sender, stats)
         return stats
+
+    async def _deliver(self, item: Claimed, sender: SlackSender, stats: DeliveryStats) -> None:
+        service = self.service
+        self._claimed = item
+        self._in_slack_call = True  # the one await that stop() may cancel
+        try:
+            message = message_for(item, service.service, service.environment, service.redactor)
+            result = await sender.send(message)
+        finally:
+            self._in_slack_call = False
+        if self._stopping and not result.ok:
+            return  # shutting down: stop() hands the claim back
+        await self._settle(item, result, stats)
+        self._claimed = None
+
+    async def _send_directly(self, sender: SlackSender, stats: DeliveryStats) -> None:
+        """The database is down: this process's journal straight to Slack."""
+        self._in_slack_call = True
+        try:
+            results = await self.direct.send_pending(
+                sender, self.batch, stop=lambda: self._stopping
+            )
+        finally:
+            self._in_slack_call = False
+        for result in results:
+            if result.ok:
+                stats.sent += 1
+                self._count("sent")
+            else:
+                stats.retried += 1
+                stats.errors.append(result.error or "unknown error")
+                self._count("retry")
 
     async def drain(self, max_passes: int = 100) -> DeliveryStats:
         """Passes until one comes back short of a full batch (the due queue is empty)."""
@@ -140,7 +196,7 @@ class OutboxWorker:
         for _ in range(max_passes):
             stats = await self.deliver_once()
             total.add(stats)
-            if stats.sent + stats.retried + stats.failed < self.batch:
+            if stats.database_down or stats.sent + stats.retried + stats.failed < self.batch:
                 break
         return total
 
@@ -153,6 +209,8 @@ class OutboxWorker:
             self._count("sent")
             self.log.info("alert sent via Slack", alert_id=item.alert["id"], kind=item.kind)
             return
+        if result.retry_after is not None:
+            self.gate.pause(result.retry_after)  # for direct sends, should the database go
         # The sender blanks its own token and webhook URL; anything else secret goes here.
         error = self.service.redactor.scrub(result.error or "unknown error")
         status = await anyio.to_thread.run_sync(
@@ -191,8 +249,12 @@ class OutboxWorker:
     async def _run(self) -> None:
         while not self._stopping:
             try:
-                await self.deliver_once()
-                if self.pending is not None and self.service.store.notify:
+                stats = await self.deliver_once()
+                if (
+                    self.pending is not None
+                    and self.service.store.notify
+                    and not stats.database_down
+                ):
                     pending = await anyio.to_thread.run_sync(self.service.store.pending_count)
                     self.pending.set(pending)
             except asyncio.CancelledError:
@@ -200,8 +262,16 @@ class OutboxWorker:
             except Exception as exc:  # noqa: BLE001 - database down: the next pass retries
                 self.log.warning("alert delivery pass failed", error=repr(exc))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
+                await asyncio.wait_for(self._wake.wait(), self._next_wait())
             self._wake.clear()
+
+    def _next_wait(self) -> float:
+        """The interval; or, while the channel is paused, the time left of the pause when that
+        is shorter, so delivery resumes the moment it ends."""
+        paused = self._paused_until
+        if paused is None:
+            return self.interval
+        return min(self.interval, max((paused - utcnow()).total_seconds(), 0.0))
 
     def start(self) -> None:
         if self._task is None:
@@ -225,4 +295,17 @@ class OutboxWorker:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
             self._task = None
+        await self._hand_back()
         self._loop = None
+
+    async def _hand_back(self) -> None:
+        """The claim whose Slack call the stop cut short goes back to the queue, due now: a
+        restart (or another instance) sends it at once instead of after its lease. Slack may
+        have received it before the cut: it is then sent twice, as after a crash."""
+        claimed, self._claimed = self._claimed, None
+        if claimed is None:
+            return
+        try:
+            await anyio.to_thread.run_sync(self.service.store.release, claimed)
+        except Exception as exc:  # noqa: BLE001 - the database is gone too: the lease will do
+            self.log.warning("could not hand back a claimed notification", error=repr(exc))

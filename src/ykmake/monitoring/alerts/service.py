@@ -1,19 +1,28 @@
-"""``send_alert``: store the alert and queue its Slack message, never raising, never waiting.
+"""``send_alert`` and the journal: an alert is durable before anyone is told it was raised.
 
-The seed's ``sendAlert(severity, title, message, details)``, without its weaknesses: the
-request does not wait for Slack (delivery is the outbox worker's job), a Slack outage only
-delays the message, and a database outage sends the alert to an on-disk spool (and still
-tries Slack directly, as the seed does) until the database is back.
+Two ways in, one store:
+
+- :meth:`AlertService.send_alert` (the seed's ``sendAlert``, the Alertmanager webhook) writes
+  to the database and returns the stored alert; when the database fails, the alert goes to the
+  journal (:mod:`.spool`) instead and None is returned.
+- :meth:`AlertService.submit` (errors captured on the request path) never waits for the
+  database: the journal thread makes the alert durable on local disk (one fsync) and resolves
+  the returned future, so a failed request can wait for exactly that; the apply thread then
+  moves the entry into the database, once (:meth:`AlertStore.record_entry`). A database that
+  is down or hangs holds the apply thread only.
+
+Slack is the outbox worker's alone (:mod:`.outbox`), including while the database is down
+(:mod:`.direct`): no thread that makes alerts durable ever waits for it.
 
 Secrets never get in: title, message and details are redacted (by key and by the shape of
-values, the configured secrets' values included) before the alert is stored or spooled, so
-the admin API, ``ykmake alerts`` and Slack only ever see what was kept.
+values, the configured secrets' values included) before the alert is stored or journalled,
+so the admin API, ``ykmake alerts`` and Slack only ever see what was kept.
 """
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
+import contextlib
 import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -23,8 +32,7 @@ from typing import Any
 
 from ykmake.monitoring.alerts.fingerprint import alert_fingerprint
 from ykmake.monitoring.alerts.slack_delivery import SlackSender
-from ykmake.monitoring.alerts.slack_message import build_message
-from ykmake.monitoring.alerts.spool import AlertSpool
+from ykmake.monitoring.alerts.spool import AlertSpool, JournalFolder
 from ykmake.monitoring.alerts.store import AlertStore, RecordResult
 from ykmake.monitoring.alerts.vocabulary import AlertSource, Severity
 from ykmake.monitoring.logs.redaction import Redactor
@@ -51,15 +59,19 @@ class AlertService:
         self.service = service  # SERVICE_NAME, on every Slack message
         self.environment = environment
         self.log = log
-        # One thread for writes off the event loop: alerts keep their order, and a slow
-        # database never holds a request.
-        self._executor = concurrent.futures.ThreadPoolExecutor(
-            1, thread_name_prefix="ykmake-alerts"
-        )
-        self._spool_lock = threading.Lock()
-        self._direct_in_flight: set[Path] = set()  # not replayed while Slack is being tried
+        # One thread writes the journal (alerts keep their order; a request waits on it, so it
+        # must never wait on anything but the local disk), another moves it into the database.
+        self._journal = concurrent.futures.ThreadPoolExecutor(1, "ykmake-alerts-journal")
+        self._apply = concurrent.futures.ThreadPoolExecutor(1, "ykmake-alerts-apply")
+        self._last_durable: concurrent.futures.Future[None] | None = None
+        self._apply_queued = threading.Event()
+        # Held while the journal is replayed, and to read or settle `in_flight`.
+        self.journal_lock = threading.Lock()
+        self.in_flight: set[Path] = set()  # entries being sent to Slack directly: not replayed
+        self.database_down = False  # until a replay goes through: new alerts go to the journal
         self.on_recorded: Callable[[], None] | None = None  # wakes the outbox worker
 
+    # -- the two ways in --------------------------------------------------------------------
     def send_alert(
         self,
         severity: str,
@@ -71,40 +83,16 @@ class AlertService:
         fingerprint: str | None = None,
     ) -> dict[str, Any] | None:
         """Store an alert and queue its notification; returns the stored alert (None when it
-        went to the spool). Never raises, never waits for Slack."""
-        try:
-            severity = _severity(severity)
-            source = source if source in set(AlertSource) else AlertSource.APP
-            redact = self.redactor
-            title, message = redact.scrub(str(title)), redact.scrub(str(message))
-            fp = fingerprint or alert_fingerprint(source, severity, title, message)
-            record: dict[str, Any] = {
-                "severity": severity,
-                "title": title[:500],
-                "message": message,
-                "details": dict(redact.redacted(details)) if details else None,
-                "source": source,
-                "fingerprint": fp,
-            }
-        except Exception as exc:  # noqa: BLE001 - the caller is reporting a problem already
-            self.log.error("alert rejected", error=repr(exc))
+        went to the journal). Never raises, never waits for Slack."""
+        record = self._prepare(severity, title, message, details, source, fingerprint)
+        if record is None:
             return None
-        try:
-            result = self.store.record(
-                severity=severity,
-                title=record["title"],
-                message=record["message"],
-                details=record["details"],
-                source=source,
-                fingerprint=fp,
-            )
-        except Exception as exc:  # noqa: BLE001 - any database failure: spool, never lose it
-            self._spool(record, exc)
-            return None
-        self._log_recorded(result)
-        if result.notification is not None and self.on_recorded is not None:
-            self.on_recorded()
-        return result.alert
+        if not self.database_down:
+            result = self._store(record)
+            if result is not None:
+                return result.alert
+        self._write_journal(record, or_database=False)
+        return None
 
     def submit(
         self,
@@ -113,13 +101,165 @@ class AlertService:
         message: str,
         details: Mapping[str, Any] | None = None,
         **kw: Any,
-    ) -> concurrent.futures.Future[dict[str, Any] | None]:
-        """``send_alert`` on the alert thread: for callers that must not wait at all."""
-        return self._executor.submit(
-            partial(self.send_alert, severity, title, message, details, **kw)
+    ) -> concurrent.futures.Future[None]:
+        """Journal an alert on the journal thread; the future is done once it is durable.
+        For callers on the event loop: they never wait for the disk, let alone the database."""
+        future = self._journal.submit(
+            partial(self._journal_alert, severity, title, message, details, **kw)
         )
+        self._last_durable = future
+        return future
 
-    def _log_recorded(self, result: RecordResult) -> None:
+    def until_durable(self) -> concurrent.futures.Future[None] | None:
+        """Done once every alert submitted so far is durable; None when they all are. (The
+        journal thread works in order, so the last one submitted is the last to be done.)"""
+        last = self._last_durable
+        return None if last is None or last.done() else last
+
+    # -- journal and database ---------------------------------------------------------------
+    def _journal_alert(
+        self,
+        severity: str,
+        title: str,
+        message: str,
+        details: Mapping[str, Any] | None,
+        *,
+        source: str = AlertSource.APP,
+        fingerprint: str | None = None,
+    ) -> None:
+        record = self._prepare(severity, title, message, details, source, fingerprint)
+        if record is not None and self._write_journal(record):
+            self._schedule_apply()
+
+    def _write_journal(self, record: dict[str, Any], *, or_database: bool = True) -> bool:
+        """The alert into the journal, durably (or, ``or_database``, into the database if the
+        disk fails). True when it is in the journal."""
+        entry = {**record, "at": datetime.now(UTC).isoformat(), "slack_sent": False}
+        try:
+            self.spool.write(entry)
+        except Exception as exc:  # noqa: BLE001 - a full or read-only disk: try the database
+            self.log.error("alert journal write failed", error=repr(exc), title=record["title"])
+        else:
+            return True
+        if not or_database or self._store(record) is None:
+            self.log.critical("alert lost: neither the journal nor the database took it")
+        return False
+
+    def _store(self, record: dict[str, Any]) -> RecordResult | None:
+        try:
+            result = self.store.record(**record)
+        except Exception as exc:  # noqa: BLE001 - any database failure: the journal keeps it
+            self._database_failed(exc)
+            return None
+        self._recorded(result)
+        return result
+
+    def _schedule_apply(self) -> None:
+        # Coalesced: one apply run catches every entry written before it starts. While the
+        # database is down the outbox worker retries on its own schedule instead.
+        if self.database_down or self._apply_queued.is_set():
+            return
+        self._apply_queued.set()
+        self._apply.submit(self._apply_journal)
+
+    def _apply_journal(self) -> None:
+        self._apply_queued.clear()
+        with contextlib.suppress(Exception):  # logged by replay; retried by the worker
+            self.replay_spool(adopt=False)
+
+    def replay_spool(self, *, adopt: bool = True) -> int:
+        """Move journal entries into the database, oldest first: this process's own, then
+        (``adopt``) those of processes that are gone; returns how many.
+
+        Raises:
+            Exception: the database failed (the rest waits for the next replay).
+        """
+        replayed = 0
+        with self.journal_lock, contextlib.closing(self.spool.folders(adopt=adopt)) as folders:
+            for folder in folders:
+                replayed += self._replay_folder(folder)
+        self.database_down = False
+        if replayed:
+            self.log.debug("journal entries moved into the database", count=replayed)
+        return replayed
+
+    def _replay_folder(self, folder: JournalFolder) -> int:
+        done: list[str] = []
+        try:
+            for path, data in folder.entries():
+                if path in self.in_flight:
+                    continue  # its direct Slack attempt decides whether it was sent
+                try:
+                    fields = self._replayed_fields(data)
+                except (KeyError, TypeError, ValueError) as exc:
+                    self.log.error(
+                        "journal entry unreadable; set aside", path=str(path), error=repr(exc)
+                    )
+                    folder.reject(path)
+                    continue
+                try:
+                    result = self.store.record_entry(folder.key(path), **fields)
+                except Exception as exc:
+                    self._database_failed(exc)
+                    raise
+                path.unlink(missing_ok=True)
+                done.append(folder.key(path))
+                if result is not None:
+                    self._recorded(result)
+        finally:
+            with contextlib.suppress(Exception):  # stray marks are pruned after a week
+                self.store.forget_entries(done)
+        return len(done)
+
+    def _replayed_fields(self, data: dict[str, Any]) -> dict[str, Any]:
+        # Redacted when written; again for entries an older version wrote.
+        details = data.get("details")
+        return {
+            "severity": str(_severity(data["severity"])),
+            "title": self.redactor.scrub(str(data["title"])),
+            "message": self.redactor.scrub(str(data["message"])),
+            "details": dict(self.redactor.redacted(details)) if details else None,
+            "source": str(data.get("source", AlertSource.APP)),
+            "fingerprint": str(data["fingerprint"]),
+            "now": _parse_time(data.get("at")),
+            "already_notified": bool(data.get("slack_sent")),
+        }
+
+    def _database_failed(self, exc: BaseException) -> None:
+        if not self.database_down:
+            self.log.error(
+                "alert database unreachable; alerts wait in the journal", error=repr(exc)
+            )
+        self.database_down = True
+
+    # -- shared -----------------------------------------------------------------------------
+    def _prepare(
+        self,
+        severity: str,
+        title: str,
+        message: str,
+        details: Mapping[str, Any] | None,
+        source: str,
+        fingerprint: str | None,
+    ) -> dict[str, Any] | None:
+        """The alert as it is stored: redacted, fingerprinted; None (logged) if unusable."""
+        try:
+            level = _severity(severity)
+            source = source if source in set(AlertSource) else AlertSource.APP
+            title, message = self.redactor.scrub(str(title)), self.redactor.scrub(str(message))
+            return {
+                "severity": str(level),
+                "title": title[:500],
+                "message": message,
+                "details": dict(self.redactor.redacted(details)) if details else None,
+                "source": source,
+                "fingerprint": fingerprint or alert_fingerprint(source, level, title, message),
+            }
+        except Exception as exc:  # noqa: BLE001 - the caller is reporting a problem already
+            self.log.error("alert rejected", error=repr(exc))
+            return None
+
+    def _recorded(self, result: RecordResult) -> None:
         alert = result.alert
         if result.created:
             self.log.info(
@@ -133,81 +273,15 @@ class AlertService:
             self.log.debug(
                 "alert occurrence folded", alert_id=alert["id"], occurrences=alert["occurrences"]
             )
-
-    # -- database down ---------------------------------------------------------------------
-    def _spool(self, record: dict[str, Any], exc: BaseException) -> None:
-        self.log.error(
-            "failed to save alert to database; spooled to disk",
-            error=repr(exc),
-            severity=record["severity"],
-            title=record["title"],
-        )
-        try:
-            with self._spool_lock:
-                path = self.spool.write(
-                    {**record, "at": datetime.now(UTC).isoformat(), "slack_sent": False}
-                )
-                if self.sender is not None and self.sender.configured:
-                    self._direct_in_flight.add(path)
-        except Exception as spool_exc:  # noqa: BLE001 - last resort: the log line above
-            self.log.critical("alert spool write failed", error=repr(spool_exc))
-            return
-        if path in self._direct_in_flight:
-            # As the seed does: Slack is still tried when the database write fails.
-            self._executor.submit(self._direct_slack, path, record)
-
-    def _direct_slack(self, path: Path, record: dict[str, Any]) -> None:
-        assert self.sender is not None
-        ok, error = False, "not attempted"
-        try:
-            message = build_message(
-                record["severity"],
-                record["title"],
-                record["message"],
-                record["details"],
-                service=self.service,
-                environment=self.environment,
-                timestamp=datetime.now(UTC),
-                redactor=self.redactor,
-            )
-            result = asyncio.run(self.sender.send(message))
-            ok, error = result.ok, result.error or ""
-        finally:
-            with self._spool_lock:
-                if ok:
-                    self.spool.update(path, slack_sent=True)
-                self._direct_in_flight.discard(path)
-        if not ok:
-            self.log.warning("direct Slack delivery failed; the outbox will retry", error=error)
-
-    def replay_spool(self) -> int:
-        """Move spooled alerts into the database; returns how many. Stops at the first failure."""
-        replayed = 0
-        with self._spool_lock:
-            for path, data in self.spool.pending():
-                if path in self._direct_in_flight:
-                    continue  # its direct Slack attempt decides whether it was sent
-                # Spooled redacted already; again for files an older version wrote.
-                details = data.get("details")
-                result = self.store.record(
-                    severity=data["severity"],
-                    title=self.redactor.scrub(str(data["title"])),
-                    message=self.redactor.scrub(str(data["message"])),
-                    details=dict(self.redactor.redacted(details)) if details else None,
-                    source=data.get("source", "app"),
-                    fingerprint=data["fingerprint"],
-                    now=_parse_time(data.get("at")),
-                    already_notified=bool(data.get("slack_sent")),
-                )
-                path.unlink(missing_ok=True)
-                self._log_recorded(result)
-                replayed += 1
-        if replayed:
-            self.log.info("spooled alerts replayed into the database", count=replayed)
-        return replayed
+        if result.notification is not None and self.on_recorded is not None:
+            self.on_recorded()
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True)
+        """Finish the journal writes, then their move into the database; let the journal go
+        (what the database did not take waits there for the next process to adopt it)."""
+        self._journal.shutdown(wait=True)
+        self._apply.shutdown(wait=True)
+        self.spool.close()
 
 
 def _severity(value: str) -> Severity:

@@ -12,6 +12,7 @@ Outcomes of :meth:`SlackSender.send`::
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -86,6 +87,17 @@ class SlackSender:
         if self._token and self._channel:
             return "web-api"
         return "webhook" if self._webhook_url else "off"
+
+    @property
+    def channel_key(self) -> str:
+        """What a rate limit applies to, named without the webhook's secret:
+        ``web-api:<channel>``, ``webhook:<digest of the URL>`` or ``off``."""
+        if self.mode == "web-api":
+            return f"web-api:{self._channel}"[:100]
+        if self.mode == "webhook":
+            digest = hashlib.sha256((self._webhook_url or "").encode()).hexdigest()[:24]
+            return f"webhook:{digest}"
+        return "off"
 
     def __repr__(self) -> str:
         # No token and no webhook URL: a repr ends up in logs.

@@ -2,7 +2,10 @@
 
 Every write is one transaction: an alert row and its notification row land together or not
 at all. Claiming uses ``FOR UPDATE SKIP LOCKED`` where the database has it (PostgreSQL) and a
-conditional update everywhere, so each notification is claimed by exactly one worker.
+conditional update everywhere, so each notification is claimed by exactly one worker, for
+``lease`` (``ALERT_LEASE_SECONDS``): long enough for one Slack call, which is why the worker
+claims one notification at a time. Nothing is claimed while the channel is paused by a 429
+(:mod:`.channel_pause`); journal entries are recorded once (:mod:`.journal_entries`).
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, exists, func, or_, select, update
+from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
+from ykmake.monitoring.alerts import channel_pause, claims, journal_entries
+from ykmake.monitoring.alerts.claims import IN_FLIGHT, Claimed
 from ykmake.monitoring.alerts.models import Alert, AlertsBase, Notification, utcnow
 from ykmake.monitoring.alerts.vocabulary import (
     AlertStatus,
@@ -27,7 +32,8 @@ from ykmake.monitoring.alerts.vocabulary import (
 
 __all__ = ["AlertStore", "Backoff", "Claimed", "RecordResult"]
 
-_IN_FLIGHT = (NotificationStatus.PENDING, NotificationStatus.SENDING)
+# severity, title, message, details, source, fingerprint
+_Fields = tuple[str, str, str, dict[str, Any] | None, str, str]
 
 
 @dataclass(frozen=True)
@@ -35,18 +41,6 @@ class RecordResult:
     alert: dict[str, Any]
     created: bool
     notification: str | None  # kind of the notification queued, if any
-
-
-@dataclass(frozen=True)
-class Claimed:
-    """A notification claimed for delivery, with what the message needs."""
-
-    id: int
-    kind: str
-    attempts: int
-    alert: dict[str, Any]
-    notified_occurrences: int
-    notified_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -74,6 +68,7 @@ class AlertStore:
         notify: bool = True,
         backoff: Backoff | None = None,
         lease: timedelta = timedelta(seconds=120),
+        channel: str = "slack",
     ) -> None:
         self.engine = engine
         self.sessions = sessionmaker(engine, expire_on_commit=False)
@@ -81,6 +76,7 @@ class AlertStore:
         self.notify = notify
         self.backoff = backoff or Backoff()
         self.lease = lease
+        self.channel = channel  # what a 429 pauses: the sender's channel or webhook
         self._skip_locked = engine.dialect.name == "postgresql"
 
     def create_tables(self) -> None:
@@ -101,18 +97,47 @@ class AlertStore:
         already_notified: bool = False,
     ) -> RecordResult:
         """Insert a new alert or fold this occurrence into the live one (storm control)."""
+        fields = (severity, title, message, details, source, fingerprint)
+        result = self._record(fields, now or utcnow(), already_notified, None)
+        if result is None:  # pragma: no cover - only a journal entry can be recorded already
+            raise AssertionError("unreachable")
+        return result
+
+    def record_entry(
+        self,
+        entry: str,
+        *,
+        severity: str,
+        title: str,
+        message: str,
+        details: dict[str, Any] | None,
+        source: str,
+        fingerprint: str,
+        now: datetime | None = None,
+        already_notified: bool = False,
+    ) -> RecordResult | None:
+        """:meth:`record` for the journal entry named ``entry``, once: None when the database
+        has it already (a crash came between its commit and the file's removal)."""
+        fields = (severity, title, message, details, source, fingerprint)
+        return self._record(fields, now or utcnow(), already_notified, entry)
+
+    def forget_entries(self, entries: Sequence[str]) -> None:
+        """The files of ``entries`` are gone: their marks are no longer needed."""
+        if entries:
+            with self.sessions.begin() as session:
+                journal_entries.forget(session, entries, utcnow())
+
+    def _record(
+        self, fields: _Fields, now: datetime, already_notified: bool, entry: str | None
+    ) -> RecordResult | None:
         for attempt in range(3):
             try:
-                return self._record_once(
-                    severity,
-                    title,
-                    message,
-                    details,
-                    source,
-                    fingerprint,
-                    now or utcnow(),
-                    already_notified,
-                )
+                with self.sessions.begin() as session:
+                    if entry is not None:
+                        if journal_entries.already_applied(session, entry):
+                            return None
+                        journal_entries.mark_applied(session, entry, utcnow())
+                    return self._record_once(session, *fields, now, already_notified)
             except IntegrityError:
                 if attempt == 2:
                     raise
@@ -121,6 +146,7 @@ class AlertStore:
 
     def _record_once(
         self,
+        session: Session,
         severity: str,
         title: str,
         message: str,
@@ -130,42 +156,41 @@ class AlertStore:
         now: datetime,
         already_notified: bool,
     ) -> RecordResult:
-        with self.sessions.begin() as session:
-            query = select(Alert).where(Alert.dedup_key == fingerprint)
-            alert = session.scalars(query.with_for_update()).first()
-            if alert is None:
-                alert = Alert(
-                    severity=severity,
-                    title=title,
-                    message=message,
-                    details=details,
-                    source=source,
-                    fingerprint=fingerprint,
-                    dedup_key=fingerprint,
-                    status=AlertStatus.OPEN,
-                    occurrences=1,
-                    first_seen=now,
-                    last_seen=now,
-                    notified_occurrences=1 if already_notified else 0,
-                    notified_at=now if already_notified else None,
-                )
-                session.add(alert)
-                session.flush()
-                kind = None
-                if self.notify:
-                    kind = NotificationKind.NEW
-                    session.add(self._notification(alert, kind, now, sent=already_notified))
-                return RecordResult(alert.to_dict(), True, kind)
-            quiet = now - alert.last_seen > self.storm_window
-            alert.occurrences += 1
-            alert.last_seen = now
-            if Severity(severity).rank > Severity(alert.severity).rank:
-                alert.severity = severity  # an escalation is worth the louder colour
-            kind = None
-            if self.notify and alert.status == AlertStatus.OPEN:
-                kind = self._queue_repeat(session, alert, now, quiet)
+        query = select(Alert).where(Alert.dedup_key == fingerprint)
+        alert = session.scalars(query.with_for_update()).first()
+        if alert is None:
+            alert = Alert(
+                severity=severity,
+                title=title,
+                message=message,
+                details=details,
+                source=source,
+                fingerprint=fingerprint,
+                dedup_key=fingerprint,
+                status=AlertStatus.OPEN,
+                occurrences=1,
+                first_seen=now,
+                last_seen=now,
+                notified_occurrences=1 if already_notified else 0,
+                notified_at=now if already_notified else None,
+            )
+            session.add(alert)
             session.flush()
-            return RecordResult(alert.to_dict(), False, kind)
+            kind = None
+            if self.notify:
+                kind = NotificationKind.NEW
+                session.add(self._notification(alert, kind, now, sent=already_notified))
+            return RecordResult(alert.to_dict(), True, kind)
+        quiet = now - alert.last_seen > self.storm_window
+        alert.occurrences += 1
+        alert.last_seen = now
+        if Severity(severity).rank > Severity(alert.severity).rank:
+            alert.severity = severity  # an escalation is worth the louder colour
+        kind = None
+        if self.notify and alert.status == AlertStatus.OPEN:
+            kind = self._queue_repeat(session, alert, now, quiet)
+        session.flush()
+        return RecordResult(alert.to_dict(), False, kind)
 
     def _queue_repeat(
         self, session: Session, alert: Alert, now: datetime, quiet: bool
@@ -173,7 +198,7 @@ class AlertStore:
         in_flight = session.scalar(
             select(func.count())
             .select_from(Notification)
-            .where(Notification.alert_id == alert.id, Notification.status.in_(_IN_FLIGHT))
+            .where(Notification.alert_id == alert.id, Notification.status.in_(IN_FLIGHT))
         )
         if in_flight:
             return None  # the queued message will carry this occurrence's count
@@ -248,55 +273,51 @@ class AlertStore:
                 .where(
                     Notification.alert_id == alert.id,
                     Notification.kind == NotificationKind.NEW,
-                    Notification.status.in_(_IN_FLIGHT),
+                    Notification.status.in_(IN_FLIGHT),
                 )
             )
         )
 
     # -- the outbox ------------------------------------------------------------------------
     def claim_due(self, limit: int = 20, now: datetime | None = None) -> list[Claimed]:
-        """Claim due notifications for this worker; nobody else gets them until the lease ends."""
+        """Claim due notifications for this worker; nobody else gets them until the lease ends.
+        None while the channel is paused."""
         now = now or utcnow()
-        claimable = or_(
-            and_(
-                Notification.status == NotificationStatus.PENDING,
-                Notification.next_attempt_at <= now,
-            ),
-            and_(Notification.status == NotificationStatus.SENDING, Notification.lease_until < now),
-        )
-        claimed: list[Claimed] = []
         with self.sessions.begin() as session:
-            query = (
-                select(Notification.id)
-                .where(claimable, ~_resolved_before_its_alert())
-                .order_by(Notification.id)
-                .limit(limit)
+            if channel_pause.paused_until(session, self.channel, now) is not None:
+                return []
+            return claims.claim(session, limit, now, self.lease, skip_locked=self._skip_locked)
+
+    def claim_next(self, now: datetime | None = None) -> Claimed | datetime | None:
+        """Claim the next due notification; or, while the channel is paused, the time the
+        pause ends; or None when nothing is due."""
+        now = now or utcnow()
+        with self.sessions.begin() as session:
+            until = channel_pause.paused_until(session, self.channel, now)
+            if until is not None:
+                return until
+            claimed = claims.claim(session, 1, now, self.lease, skip_locked=self._skip_locked)
+        return claimed[0] if claimed else None
+
+    def paused_until(self) -> datetime | None:
+        """When the channel's pause (a 429's Retry-After) ends, if it is paused."""
+        with self.sessions() as session:
+            return channel_pause.paused_until(session, self.channel, utcnow())
+
+    def release(self, claimed: Claimed) -> None:
+        """Hand a claim back unsent (a stop cut its Slack call short): due again at once, for
+        whoever comes next, instead of when the lease runs out."""
+        with self.sessions.begin() as session:
+            session.execute(
+                update(Notification)
+                .where(
+                    Notification.id == claimed.id,
+                    Notification.status == NotificationStatus.SENDING,
+                )
+                .values(
+                    status=NotificationStatus.PENDING, lease_until=None, next_attempt_at=utcnow()
+                )
             )
-            if self._skip_locked:
-                query = query.with_for_update(skip_locked=True)
-            for nid in session.scalars(query).all():
-                # Conditional: on SQLite (no row locks) a racing worker's claim shows as 0 rows.
-                result = session.execute(
-                    update(Notification)
-                    .where(Notification.id == nid, claimable)
-                    .values(status=NotificationStatus.SENDING, lease_until=now + self.lease)
-                )
-                if result.rowcount != 1:  # type: ignore[attr-defined]
-                    continue
-                n = session.get(Notification, nid)
-                assert n is not None
-                alert = n.alert
-                claimed.append(
-                    Claimed(
-                        n.id,
-                        n.kind,
-                        n.attempts,
-                        alert.to_dict(),
-                        alert.notified_occurrences,
-                        alert.notified_at,
-                    )
-                )
-        return claimed
 
     def mark_sent(self, claimed: Claimed, now: datetime | None = None) -> None:
         now = now or utcnow()
@@ -314,9 +335,13 @@ class AlertStore:
     def mark_failed_attempt(
         self, claimed: Claimed, error: str, *, permanent: bool, retry_after: float | None = None
     ) -> str:
-        """Record a failed attempt; returns the new status (pending or failed)."""
+        """Record a failed attempt; returns the new status (pending or failed). A
+        ``retry_after`` (429) pauses the whole channel, for every instance."""
         now = utcnow()
         with self.sessions.begin() as session:
+            if retry_after is not None:
+                until = now + timedelta(seconds=max(retry_after, 0.0))
+                channel_pause.pause(session, self.channel, until)
             n = session.get(Notification, claimed.id, with_for_update=True)
             if n is None:
                 return NotificationStatus.FAILED
@@ -353,7 +378,7 @@ class AlertStore:
                 session.scalar(
                     select(func.count())
                     .select_from(Notification)
-                    .where(Notification.status.in_(_IN_FLIGHT))
+                    .where(Notification.status.in_(IN_FLIGHT))
                 )
                 or 0
             )
@@ -428,18 +453,3 @@ class AlertStore:
                 .order_by(Notification.id)
             ).all()
             return [n.to_dict() for n in rows]
-
-
-def _resolved_before_its_alert() -> Any:
-    """A "resolved" message whose alert's first message is still queued: it waits its turn,
-    so Slack never hears "Resolved: X" before "X"."""
-    earlier = aliased(Notification)
-    return and_(
-        Notification.kind == NotificationKind.RESOLVED,
-        exists().where(
-            earlier.alert_id == Notification.alert_id,
-            earlier.id < Notification.id,
-            earlier.kind == NotificationKind.NEW,
-            earlier.status.in_(_IN_FLIGHT),
-        ),
-    )

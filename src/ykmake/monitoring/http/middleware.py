@@ -32,7 +32,8 @@ from ykmake.monitoring.metrics.http import HttpMetrics
 __all__ = ["ObservabilityMiddleware", "new_request_id"]
 
 _SAFE_REQUEST_ID: Final = re.compile(rb"[A-Za-z0-9._:@+=/-]{1,128}")
-ErrorHook = Callable[[BaseException, dict[str, Any]], object]
+# Error capture; what it returns, if anything, is awaited before the 500 goes out.
+ErrorHook = Callable[[BaseException, dict[str, Any]], Awaitable[None] | None]
 
 
 # Request ids come from the OS's CSPRNG 256 at a time: each urandom call is a system call,
@@ -110,7 +111,8 @@ class ObservabilityMiddleware:
         app: the ASGI app to wrap.
         access_log: writes the access line; None for no access line.
         metrics: records the RED metrics; None for no metrics.
-        on_error: error capture, called once per unhandled exception with its context.
+        on_error: error capture, called once per unhandled exception with its context; an
+            awaitable it returns is awaited before the 500 is sent.
         client_ip: resolves the client's address behind trusted proxies.
         request_id_header: read from the request, and set on the response.
         skip_paths: passed through untouched: not counted, not logged (``/metrics``).
@@ -237,8 +239,14 @@ class ObservabilityMiddleware:
                 "path": scope["path"],
                 "route": route_template(scope),
             }
+            pending = None
             with contextlib.suppress(Exception):  # telemetry never breaks the request
-                self.on_error(exc, context)
+                pending = self.on_error(exc, context)
+            if pending is not None:
+                # Only this request waits (for its alert to be durable: a crash right after
+                # its 500 must not lose it); the loop serves the others meanwhile.
+                with contextlib.suppress(Exception):
+                    await pending
         if exchange.status is None:
             body = orjson.dumps({"error": "internal_error", "request_id": exchange.request_id})
             headers = [

@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import httpx
 import pytest
 from starlette.applications import Starlette
@@ -392,3 +394,28 @@ def test_text_or_numbers_the_store_cannot_take_are_a_400_that_stores_nothing(
     assert response.status_code == 400
     assert response.json()["detail"].startswith(where)
     assert service.store.list_alerts()[1] == 0
+
+
+def test_alerts_are_written_while_the_app_holds_every_shared_worker_thread(
+    app: Starlette, service: AlertService
+) -> None:
+    """An app whose sync endpoints hang takes all of anyio's default threads; the webhook
+    writes under a limit of its own."""
+
+    async def go() -> httpx.Response:
+        shared = anyio.to_thread.current_default_thread_limiter()
+        holders = [object() for _ in range(int(shared.total_tokens))]
+        for holder in holders:
+            await shared.acquire_on_behalf_of(holder)
+        try:
+            with anyio.fail_after(5):
+                transport = httpx.ASGITransport(app=app, client=LOOPBACK)
+                async with httpx.AsyncClient(transport=transport, base_url="http://app") as c:
+                    return await c.post(WEBHOOK_PATH, json=SAMPLE, headers=AUTH)
+        finally:
+            for holder in holders:
+                shared.release_on_behalf_of(holder)
+
+    response = asyncio.run(go())
+    assert response.status_code == 200
+    assert response.json()["firing"] == 1
