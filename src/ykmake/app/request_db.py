@@ -124,7 +124,8 @@ class RequestDatabase:
         finally:
             if not result.done():  # given up on, or the request was cancelled
                 call.abandoned = True
-                result.cancel()  # work still queued never starts
+                started.cancel()  # work still queued never starts: now, not on the next turn
+                result.cancel()
 
     async def _wait(self, result: asyncio.Future[T], work: Future[T]) -> T:
         began = time.monotonic()
