@@ -8,14 +8,13 @@ over the folders of six dead workers store every occurrence exactly once.
 from __future__ import annotations
 
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
 import sys
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pytest
-
 import httpx
+import pytest
 
 from tests.integration.alerts.support import (
     ROOT,
