@@ -180,6 +180,34 @@ def test_storm_of_identical_errors_is_one_row_and_at_most_two_messages(
     assert [header_text(m) for m in fake_slack.messages][-1] == "[ERROR] another error"
 
 
+def test_repeats_of_an_error_are_journalled_together_and_fold_into_its_alert(
+    path: AlertPath, fake_slack: FakeSlack
+) -> None:
+    """The first error of a kind is journalled on its own (its request waits for that); its
+    repeats are counted in memory and written a few entries at a time, never one each."""
+    first = path.service.submit(
+        "error", "KeyError in /x", "boom", {"request_id": "r0"}, source="error", fingerprint="fp"
+    )
+    first.result(timeout=5)
+    for i in range(1, 500):
+        path.service.add_occurrence(
+            "error",
+            "KeyError in /x",
+            "boom",
+            {"request_id": f"r{i}"},
+            source="error",
+            fingerprint="fp",
+        )
+    journalled = len(path.service.spool)  # at most the first and one pile of repeats so far
+    deliver_until(path, lambda: count(path, Alert) == 1 and len(path.service.spool) == 0)
+    path.service.close()  # what is still in memory is journalled, then moved in
+    path.deliver()
+    with path.store.sessions() as s:
+        assert s.scalars(select(Alert)).one().occurrences == 500
+    assert journalled <= 2
+    assert [header_text(m) for m in fake_slack.messages] == ["[ERROR] KeyError in /x"]
+
+
 def test_digest_after_the_window_says_how_many(
     database_url: str, tmp_path: Path, fake_slack: FakeSlack
 ) -> None:

@@ -80,7 +80,8 @@ class DirectSlack:
             self._retries = {p: r for p, r in self._retries.items() if p in present}
             for path, entry in entries:
                 due = self._retries.get(path, (0, 0.0))[1]
-                if entry.get("slack_sent") or path in service.in_flight or due > now:
+                told = entry.get("slack_sent") or entry.get("repeat")  # a repeat: its digest
+                if told or path in service.in_flight or due > now:
                     continue
                 service.in_flight.add(path)
                 return path, entry

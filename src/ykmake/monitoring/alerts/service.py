@@ -10,6 +10,9 @@ Two ways in, one store:
   the returned future, so a failed request can wait for exactly that; the apply thread then
   moves the entry into the database, once (:meth:`AlertStore.record_entry`). A database that
   is down or hangs holds the apply thread only.
+- :meth:`AlertService.add_occurrence` (a repeat of an error already reported) is a counter in
+  memory: the journal thread writes what piled up, one entry per alert with its count, every
+  half second at most. An error storm costs a few journal writes a second, not one per error.
 
 Slack is the outbox worker's alone (:mod:`.outbox`), including while the database is down
 (:mod:`.direct`): no thread that makes alerts durable ever waits for it.
@@ -25,10 +28,11 @@ import concurrent.futures
 import contextlib
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from ykmake.monitoring.alerts.fingerprint import alert_fingerprint
 from ykmake.monitoring.alerts.slack_delivery import SlackSender
@@ -38,6 +42,23 @@ from ykmake.monitoring.alerts.vocabulary import AlertSource, Severity
 from ykmake.monitoring.logs.redaction import Redactor
 
 __all__ = ["AlertService"]
+
+
+# How long repeats pile up in memory before the journal thread writes them (a kill -9 loses
+# at most this much of their count, never an alert).
+REPEAT_FLUSH_SECONDS: Final = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class _Repeats:
+    """Occurrences of one alert waiting to be journalled: the newest one's fields, the count."""
+
+    severity: str
+    title: str
+    message: str
+    details: Mapping[str, Any] | None
+    source: str
+    count: int
 
 
 class AlertService:
@@ -70,6 +91,9 @@ class AlertService:
         self.in_flight: set[Path] = set()  # entries being sent to Slack directly: not replayed
         self.database_down = False  # until a replay goes through: new alerts go to the journal
         self.on_recorded: Callable[[], None] | None = None  # wakes the outbox worker
+        self._repeats: dict[str, _Repeats] = {}  # fingerprint -> what waits to be journalled
+        self._repeats_lock = threading.Lock()
+        self._repeats_timer: threading.Timer | None = None
 
     # -- the two ways in --------------------------------------------------------------------
     def send_alert(
@@ -110,6 +134,48 @@ class AlertService:
         self._last_durable = future
         return future
 
+    def add_occurrence(
+        self,
+        severity: str,
+        title: str,
+        message: str,
+        details: Mapping[str, Any] | None = None,
+        *,
+        source: str,
+        fingerprint: str,
+    ) -> None:
+        """One more occurrence of the alert ``fingerprint``, with this occurrence's fields (the
+        newest request id wins): counted in memory, journalled within half a second together
+        with the others. For callers on the event loop: costs a dict update."""
+        with self._repeats_lock:
+            waiting = self._repeats.get(fingerprint)
+            count = waiting.count + 1 if waiting is not None else 1
+            self._repeats[fingerprint] = _Repeats(severity, title, message, details, source, count)
+            if self._repeats_timer is not None:
+                return
+            timer = self._repeats_timer = threading.Timer(
+                REPEAT_FLUSH_SECONDS, self._journal_repeats_soon
+            )
+        timer.daemon = True
+        timer.start()
+
+    def _journal_repeats_soon(self) -> None:
+        with contextlib.suppress(RuntimeError):  # closing: close() writes them itself
+            self._journal.submit(self._journal_repeats)
+
+    def _journal_repeats(self) -> None:
+        with self._repeats_lock:
+            repeats, self._repeats = self._repeats, {}
+            self._repeats_timer = None
+        written = False
+        for fingerprint, r in repeats.items():
+            record = self._prepare(r.severity, r.title, r.message, r.details, r.source, fingerprint)
+            if record is not None:
+                record["occurrences"] = r.count
+                written = self._write_journal(record, repeat=True) or written
+        if written:
+            self._schedule_apply()
+
     def until_durable(self) -> concurrent.futures.Future[None] | None:
         """Done once every alert submitted so far is durable; None when they all are. (The
         journal thread works in order, so the last one submitted is the last to be done.)"""
@@ -131,10 +197,15 @@ class AlertService:
         if record is not None and self._write_journal(record):
             self._schedule_apply()
 
-    def _write_journal(self, record: dict[str, Any], *, or_database: bool = True) -> bool:
+    def _write_journal(
+        self, record: dict[str, Any], *, or_database: bool = True, repeat: bool = False
+    ) -> bool:
         """The alert into the journal, durably (or, ``or_database``, into the database if the
-        disk fails). True when it is in the journal."""
+        disk fails). True when it is in the journal. A ``repeat`` entry adds occurrences to
+        an alert Slack hears of already: it is never sent on its own."""
         entry = {**record, "at": datetime.now(UTC).isoformat(), "slack_sent": False}
+        if repeat:
+            entry["repeat"] = True
         try:
             self.spool.write(entry)
         except Exception as exc:  # noqa: BLE001 - a full or read-only disk: try the database
@@ -223,6 +294,7 @@ class AlertService:
             "fingerprint": str(data["fingerprint"]),
             "now": _parse_time(data.get("at")),
             "already_notified": bool(data.get("slack_sent")),
+            "occurrences": max(1, int(data.get("occurrences", 1))),
         }
 
     def _database_failed(self, exc: BaseException) -> None:
@@ -277,8 +349,15 @@ class AlertService:
             self.on_recorded()
 
     def close(self) -> None:
-        """Finish the journal writes, then their move into the database; let the journal go
-        (what the database did not take waits there for the next process to adopt it)."""
+        """Finish the journal writes (repeats still in memory included), then their move into
+        the database; let the journal go (what the database did not take waits there for the
+        next process to adopt it)."""
+        with self._repeats_lock:
+            timer = self._repeats_timer
+        if timer is not None:
+            timer.cancel()
+        with contextlib.suppress(RuntimeError):  # closed already
+            self._journal.submit(self._journal_repeats)
         self._journal.shutdown(wait=True)
         self._apply.shutdown(wait=True)
         self.spool.close()

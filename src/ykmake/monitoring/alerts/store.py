@@ -33,7 +33,7 @@ from ykmake.monitoring.alerts.vocabulary import (
 __all__ = ["AlertStore", "Backoff", "Claimed", "RecordResult"]
 
 # severity, title, message, details, source, fingerprint
-_Fields = tuple[str, str, str, dict[str, Any] | None, str, str]
+_Fields = tuple[str, str, str, dict[str, Any] | None, str, str, int]
 
 
 @dataclass(frozen=True)
@@ -95,9 +95,10 @@ class AlertStore:
         fingerprint: str,
         now: datetime | None = None,
         already_notified: bool = False,
+        occurrences: int = 1,
     ) -> RecordResult:
-        """Insert a new alert or fold this occurrence into the live one (storm control)."""
-        fields = (severity, title, message, details, source, fingerprint)
+        """Insert a new alert or fold these ``occurrences`` into the live one (storm control)."""
+        fields = (severity, title, message, details, source, fingerprint, occurrences)
         result = self._record(fields, now or utcnow(), already_notified, None)
         if result is None:  # pragma: no cover - only a journal entry can be recorded already
             raise AssertionError("unreachable")
@@ -115,10 +116,11 @@ class AlertStore:
         fingerprint: str,
         now: datetime | None = None,
         already_notified: bool = False,
+        occurrences: int = 1,
     ) -> RecordResult | None:
         """:meth:`record` for the journal entry named ``entry``, once: None when the database
         has it already (a crash came between its commit and the file's removal)."""
-        fields = (severity, title, message, details, source, fingerprint)
+        fields = (severity, title, message, details, source, fingerprint, occurrences)
         return self._record(fields, now or utcnow(), already_notified, entry)
 
     def forget_entries(self, entries: Sequence[str]) -> None:
@@ -153,6 +155,7 @@ class AlertStore:
         details: dict[str, Any] | None,
         source: str,
         fingerprint: str,
+        occurrences: int,
         now: datetime,
         already_notified: bool,
     ) -> RecordResult:
@@ -168,10 +171,10 @@ class AlertStore:
                 fingerprint=fingerprint,
                 dedup_key=fingerprint,
                 status=AlertStatus.OPEN,
-                occurrences=1,
+                occurrences=occurrences,
                 first_seen=now,
                 last_seen=now,
-                notified_occurrences=1 if already_notified else 0,
+                notified_occurrences=occurrences if already_notified else 0,
                 notified_at=now if already_notified else None,
             )
             session.add(alert)
@@ -182,7 +185,7 @@ class AlertStore:
                 session.add(self._notification(alert, kind, now, sent=already_notified))
             return RecordResult(alert.to_dict(), True, kind)
         quiet = now - alert.last_seen > self.storm_window
-        alert.occurrences += 1
+        alert.occurrences += occurrences
         alert.last_seen = now
         if Severity(severity).rank > Severity(alert.severity).rank:
             alert.severity = severity  # an escalation is worth the louder colour
