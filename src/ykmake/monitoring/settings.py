@@ -101,6 +101,11 @@ class MonitoringSettings(BaseSettings):
     sentry_dsn: SecretStr | None = None
     sentry_traces_sample_rate: float | None = Field(default=None, ge=0.0, le=1.0)
     sentry_release: str | None = None
+    # An error storm's budget, per kind of error (type and innermost frame): the first of a
+    # kind in a window gets its traceback logged, an alert entry and a Sentry event; repeats
+    # a counter, a line and an occurrence. Sentry takes this many events per kind and window.
+    error_window_seconds: float = Field(default=60.0, gt=0, le=86400)
+    sentry_events_per_window: int = Field(default=5, ge=0, le=10000)
 
     alert_database_url: str | None = None
     alert_storm_window_seconds: float = Field(default=600.0, gt=0)

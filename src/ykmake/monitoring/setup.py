@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 import sentry_sdk
 from sqlalchemy import Engine
 from starlette.applications import Starlette
@@ -27,13 +28,9 @@ from ykmake.monitoring.alerts.parts import AlertParts
 from ykmake.monitoring.endpoints import endpoints
 from ykmake.monitoring.errors import capture
 from ykmake.monitoring.errors.alert_reporter import AlertReporter, DurableCapture
-from ykmake.monitoring.errors.capture import (
-    ErrorMonitor,
-    ErrorReporter,
-    ShouldAlert,
-    default_should_alert,
-)
+from ykmake.monitoring.errors.capture import ErrorMonitor, ShouldAlert, default_should_alert
 from ykmake.monitoring.errors.sentry import SentryReporter, SentryTracer, init_sentry
+from ykmake.monitoring.errors.windows import ErrorWindows
 from ykmake.monitoring.exceptions import SettingsError
 from ykmake.monitoring.http.client_address import ClientIPResolver
 from ykmake.monitoring.http.middleware import ObservabilityMiddleware
@@ -112,7 +109,10 @@ class Monitoring:
         self.errors = ErrorMonitor(
             self.logging.get_logger("ykmake.monitoring.errors"),
             self.metrics.errors_total,
-            self._error_reporters(should_alert),
+            windows=ErrorWindows(settings.error_window_seconds, settings.sentry_events_per_window),
+            sentry=SentryReporter() if self.sentry else None,
+            alerts=AlertReporter(self.alerts.service, should_alert) if self.alerts else None,
+            sentry_dropped=self.metrics.sentry_events_dropped_total,
         )
         self.loop_lag = EventLoopLagMonitor(self.metrics.event_loop_lag_seconds)
         self.before_scrape: list[Callable[[], None]] = [self.http.refresh_in_progress]
@@ -144,14 +144,6 @@ class Monitoring:
             pending=self.metrics.alert_outbox_pending,
         )
 
-    def _error_reporters(self, should_alert: ShouldAlert) -> list[ErrorReporter]:
-        reporters: list[ErrorReporter] = []
-        if self.sentry:
-            reporters.append(SentryReporter())
-        if self.alerts is not None:
-            reporters.append(AlertReporter(self.alerts.service, should_alert))
-        return reporters
-
     # -- what the app calls -------------------------------------------------------------
     def send_alert(
         self, severity: str, title: str, message: str, details: dict[str, Any] | None = None
@@ -175,7 +167,7 @@ class Monitoring:
             app,
             access_log=AccessLog(self.logging, "ykmake.monitoring.access"),
             metrics=self.http,
-            on_error=DurableCapture(self.errors, self.alerts.service if self.alerts else None),
+            on_error=DurableCapture(self.errors),
             client_ip=ClientIPResolver(self.settings.trusted_proxies),
             request_id_header=self.settings.request_id_header,
             skip_paths=(self.settings.metrics_path,),
@@ -214,6 +206,8 @@ class Monitoring:
                 await hook()
             except Exception as exc:  # noqa: BLE001 - one failing part must not stop the rest
                 self.log.error("shutdown hook failed", error=repr(exc))
+        # Errors captured so far reach their alerts (and Sentry) before those parts stop.
+        await anyio.to_thread.run_sync(self.errors.flush)
         if self.alerts is not None:
             await self.alerts.worker.stop()
             self.alerts.close()

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import traceback
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable
 from typing import Any, Final
 
-from ykmake.monitoring.alerts.fingerprint import error_fingerprint
 from ykmake.monitoring.alerts.service import AlertService
 from ykmake.monitoring.alerts.vocabulary import AlertSource, Severity
-from ykmake.monitoring.errors.capture import ErrorMonitor, ShouldAlert, default_should_alert
-from ykmake.monitoring.logs.lines import get_request_context
+from ykmake.monitoring.errors.capture import (
+    ErrorMonitor,
+    Occurrence,
+    ShouldAlert,
+    default_should_alert,
+)
+from ykmake.monitoring.logs.lines import bind_request_context, get_request_context
 
 __all__ = ["AlertReporter", "DurableCapture"]
 _MAX_STACK = 2500
@@ -22,7 +25,8 @@ _DURABLE_WAIT_SECONDS: Final = 5.0
 
 
 class AlertReporter:
-    """Hands the alert to the journal thread: the request never waits for the database."""
+    """Raises an ERROR alert for the errors ``should_alert`` picks: the first of its kind in
+    a window with its stack (on the error thread), a repeat as one more occurrence."""
 
     def __init__(
         self, service: AlertService, should_alert: ShouldAlert = default_should_alert
@@ -30,55 +34,80 @@ class AlertReporter:
         self.service = service
         self.should_alert = should_alert
 
-    def report(
-        self, error: BaseException, context: Mapping[str, Any], event_id: str | None
-    ) -> str | None:
-        if not self.should_alert(error, context):
+    def report(self, occurrence: Occurrence, stack: str) -> concurrent.futures.Future[None] | None:
+        """The alert, with ``stack``, into the journal; the future is done once it is durable."""
+        if not self.should_alert(occurrence.error, occurrence.context):
             return None
-        request = get_request_context()
-        stack = "".join(traceback.format_exception(error))[-_MAX_STACK:]
-        details: dict[str, Any] = {
-            "request_id": request.get("request_id", context.get("request_id")),
-            "route": context.get("route"),
-            "method": context.get("method"),
-            "status_code": context.get("status_code"),
-            "error_type": type(error).__name__,
-            "sentry_event_id": event_id,
-            "stack": stack,
-        }
-        if "user_id" in request:
-            details["user_id"] = request["user_id"]
-        self.service.submit(
+        details = _details(occurrence)
+        details["stack"] = stack[-_MAX_STACK:]
+        return self.service.submit(
             Severity.ERROR,
-            f"{type(error).__name__} in {context.get('route') or 'the application'}",
-            str(error) or type(error).__name__,
-            {k: v for k, v in details.items() if v is not None},
+            _title(occurrence),
+            _message(occurrence.error),
+            details,
             source=AlertSource.ERROR,
-            fingerprint=error_fingerprint(error),
+            fingerprint=occurrence.fingerprint,
         )
-        return None
+
+    def repeat(self, occurrence: Occurrence) -> None:
+        """One more occurrence of the alert, with this request's details (no stack)."""
+        if self.should_alert(occurrence.error, occurrence.context):
+            self.service.add_occurrence(
+                Severity.ERROR,
+                _title(occurrence),
+                _message(occurrence.error),
+                _details(occurrence),
+                source=AlertSource.ERROR,
+                fingerprint=occurrence.fingerprint,
+            )
+
+
+def _title(occurrence: Occurrence) -> str:
+    where = occurrence.context.get("route") or "the application"
+    return f"{type(occurrence.error).__name__} in {where}"
+
+
+def _message(error: BaseException) -> str:
+    return str(error) or type(error).__name__
+
+
+def _details(occurrence: Occurrence) -> dict[str, Any]:
+    request, context = get_request_context(), occurrence.context
+    details: dict[str, Any] = {
+        "request_id": request.get("request_id", context.get("request_id")),
+        "route": context.get("route"),
+        "method": context.get("method"),
+        "status_code": context.get("status_code"),
+        "error_type": type(occurrence.error).__name__,
+        "sentry_event_id": occurrence.sentry_event_id,
+        "user_id": request.get("user_id"),
+    }
+    return {k: v for k, v in details.items() if v is not None}
 
 
 class DurableCapture:
-    """The middleware's error hook: capture the error, then let the failed request wait, off
-    the event loop, until its alert is durable (in the journal) before its 500 goes out.
+    """The middleware's error hook: capture the error, mark the request's access line with its
+    kind (``error_type``, ``fingerprint``), then let the failed request wait, off the event
+    loop, until its alert is durable (in the journal) before its 500 goes out.
 
     A process killed after the 500 has been sent has the alert on disk; the next process to
-    start (or another worker) stores and delivers it. Only the failed request waits.
+    start (or another worker) stores and delivers it. Only the failed request waits, and only
+    the first of its kind in a window: a repeat is one more occurrence, counted in memory and
+    journalled within the second, and its access line is its line.
     """
 
-    def __init__(self, monitor: ErrorMonitor, alerts: AlertService | None) -> None:
+    def __init__(self, monitor: ErrorMonitor) -> None:
         self.monitor = monitor
-        self.alerts = alerts
 
     def __call__(self, error: BaseException, context: dict[str, Any]) -> Awaitable[None] | None:
-        self.monitor.capture_error(error, context)
-        pending = self.alerts.until_durable() if self.alerts is not None else None
-        return None if pending is None else self._wait(pending)
+        captured = self.monitor.capture(error, context, repeat_line=False)
+        bind_request_context(error_type=type(error).__name__, fingerprint=captured.fingerprint)
+        durable = captured.durable
+        return None if durable is None or durable.done() else self._wait(durable)
 
-    async def _wait(self, pending: concurrent.futures.Future[None]) -> None:
+    async def _wait(self, durable: concurrent.futures.Future[None]) -> None:
         # asyncio.wait, not wait_for: a timeout must not cancel the journal write itself.
-        done, _ = await asyncio.wait({asyncio.wrap_future(pending)}, timeout=_DURABLE_WAIT_SECONDS)
+        done, _ = await asyncio.wait({asyncio.wrap_future(durable)}, timeout=_DURABLE_WAIT_SECONDS)
         if not done:
             self.monitor.log.warning(
                 "alert not yet durable; answering anyway", waited_seconds=_DURABLE_WAIT_SECONDS

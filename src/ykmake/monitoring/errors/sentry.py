@@ -3,7 +3,8 @@
 sentry-sdk's automatic Starlette/FastAPI integrations wrap every request, even with tracing
 off. They are turned off here and errors are reported from the toolkit's own capture
 instead: a successful request pays nothing, an error is captured once (with the request id
-as a tag), and with tracing on only the sampled requests open a transaction.
+as a tag) off the event loop, at most ``SENTRY_EVENTS_PER_WINDOW`` per kind of error and
+window (:mod:`.windows`), and with tracing on only the sampled requests open a transaction.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import sentry_sdk
 from sentry_sdk.integrations.atexit import AtexitIntegration
 from sentry_sdk.integrations.dedupe import DedupeIntegration
 from sentry_sdk.integrations.modules import ModulesIntegration
+from sentry_sdk.utils import event_from_exception
 
+from ykmake.monitoring.errors.capture import Occurrence
 from ykmake.monitoring.logs.lines import get_request_context
 from ykmake.monitoring.logs.redaction import REDACTED, Redactor
 from ykmake.monitoring.settings import MonitoringSettings
@@ -83,21 +86,26 @@ def init_sentry(settings: MonitoringSettings, *, log: Any = None) -> bool:
 
 
 class SentryReporter:
-    """ErrorMonitor reporter: one Sentry event per captured error, tagged with the request."""
+    """Sends a captured error to Sentry, tagged with its request: on the error thread (the
+    event's frames, variables and scrubbing are the costly part of an error), under the event
+    id the capture chose so the log line and the alert carry it too."""
 
-    def report(
-        self, error: BaseException, context: Mapping[str, Any], event_id: str | None
-    ) -> str | None:
-        ctx = get_request_context()
+    def report(self, occurrence: Occurrence) -> None:
+        request, context = get_request_context(), occurrence.context
+        client = sentry_sdk.get_client()
+        event, hint = event_from_exception(occurrence.error, client_options=client.options)
+        if occurrence.sentry_event_id is not None:
+            event["event_id"] = occurrence.sentry_event_id
         with sentry_sdk.new_scope() as scope:
             for key in ("request_id", "route", "method"):
-                value = ctx.get(key, context.get(key))
+                value = request.get(key, context.get(key))
                 if value is not None:
                     scope.set_tag(key, str(value))
-            if "user_id" in ctx:
-                scope.set_user({"id": str(ctx["user_id"])})
+            scope.set_tag("fingerprint", occurrence.fingerprint)
+            if "user_id" in request:
+                scope.set_user({"id": str(request["user_id"])})
             scope.set_context("error", {k: v for k, v in context.items() if k != "details"})
-            return scope.capture_exception(error)
+            scope.capture_event(event, hint=hint)
 
 
 class SentryTracer:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # the pipeline imports this module for its processors
 __all__ = [
     "CHANNEL_KEY",
     "LEVELS",
+    "TOOLKIT_FIELDS",
     "AccessLog",
     "Line",
     "LineRenderer",
@@ -186,11 +187,22 @@ class LineRenderer:
         return _new_line(Line, (LEVELS.get(level, logging.INFO), line, text, channel))
 
 
+# Fields of error lines the toolkit fills in itself, from what it knows (a class name, a digest,
+# a status, a route template): no secret can be in them, so the redaction walk skips them.
+TOOLKIT_FIELDS: Final = (
+    "error_type",
+    "fingerprint",
+    "repeat",
+    "sentry_event_id",
+    "status_code",
+    "route",
+)
+
 # -- the access line ----------------------------------------------------------------------
 
 # Context keys the toolkit fills in itself: never secrets, so they skip the redaction walk
 # (the middleware refuses a client's request id that looks like a secret).
-_TRUSTED_CONTEXT: Final = frozenset({"request_id", "user_id"})
+_TRUSTED_CONTEXT: Final = frozenset({"request_id", "user_id", "error_type", "fingerprint"})
 _ACCESS_FIELDS: Final = (
     "timestamp",
     "level",

@@ -35,6 +35,7 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 from ykmake.monitoring.logs.lines import (
     CHANNEL_KEY,
     LEVELS,
+    TOOLKIT_FIELDS,
     Line,
     LineRenderer,
     add_timestamp,
@@ -131,7 +132,14 @@ class LoggingRuntime:
             json_to_stdout=config.json_to_stdout,
         )
         # What the chain fills in itself is never scanned for secrets: it has none.
-        trusted = ("timestamp", "level", "logger", "request_id", *self.static_fields)
+        trusted = (
+            "timestamp",
+            "level",
+            "logger",
+            "request_id",
+            *TOOLKIT_FIELDS,
+            *self.static_fields,
+        )
         self.redactor = Redactor(secrets=config.secrets, trusted_keys=trusted)
         self.renderer = LineRenderer(config.console)
         self.processors: list[Processor] = [

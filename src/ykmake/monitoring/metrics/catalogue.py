@@ -110,6 +110,11 @@ LOG_LINES_DROPPED: Final = MetricSpec(
     "Log lines a file could not take (disk full, quota, I/O error), by file",
     ("file",),
 )
+SENTRY_EVENTS_DROPPED: Final = MetricSpec(
+    "ykmake_sentry_events_dropped_total",
+    "counter",
+    "Errors not sent to Sentry: their kind used up SENTRY_EVENTS_PER_WINDOW in its window",
+)
 
 TOOLKIT_METRICS: Final = (
     HTTP_REQUESTS,
@@ -122,6 +127,7 @@ TOOLKIT_METRICS: Final = (
     ALERT_NOTIFICATIONS,
     ALERT_OUTBOX_PENDING,
     LOG_LINES_DROPPED,
+    SENTRY_EVENTS_DROPPED,
 )
 # prometheus_client's process, platform and GC collectors (one process; see multiprocess).
 PROCESS_METRICS: Final = (

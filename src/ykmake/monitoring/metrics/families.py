@@ -66,6 +66,7 @@ class MonitoringMetrics:
         self.alert_notifications_total = self._counter(catalogue.ALERT_NOTIFICATIONS)
         self.alert_outbox_pending = self._gauge(catalogue.ALERT_OUTBOX_PENDING, "livemax")
         self.log_lines_dropped_total = self._counter(catalogue.LOG_LINES_DROPPED)
+        self.sentry_events_dropped_total = self._counter(catalogue.SENTRY_EVENTS_DROPPED)
 
     def count_dropped_log_lines(self, file: str, lines: int) -> None:
         """The log writer's drop counter (logs/ knows nothing of metrics: setup wires it)."""

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import pytest
-
-from ykmake.monitoring.alerts.fingerprint import alert_fingerprint, error_fingerprint
+from ykmake.monitoring.alerts.fingerprint import alert_fingerprint
 from ykmake.monitoring.alerts.store import Backoff
 
 
@@ -22,28 +20,3 @@ def test_alert_fingerprint_is_stable_and_distinguishes() -> None:
     assert a == alert_fingerprint("app", "error", "t", "m")
     assert a != alert_fingerprint("app", "critical", "t", "m")
     assert a != alert_fingerprint("app", "error", "t", "other")
-
-
-def _raise(kind: type[Exception], text: str) -> Exception:
-    try:
-        raise kind(text)
-    except Exception as exc:  # noqa: BLE001 - returned for fingerprinting
-        return exc
-
-
-def _raise_elsewhere(kind: type[Exception], text: str) -> Exception:
-    try:
-        raise kind(text)
-    except Exception as exc:  # noqa: BLE001
-        return exc
-
-
-@pytest.mark.parametrize("text", ["id 1 not found", "id 2 not found"])
-def test_error_fingerprint_groups_by_type_and_frame_not_message(text: str) -> None:
-    assert error_fingerprint(_raise(KeyError, text)) == error_fingerprint(_raise(KeyError, "x"))
-
-
-def test_error_fingerprint_separates_types_and_places() -> None:
-    base = error_fingerprint(_raise(KeyError, "x"))
-    assert base != error_fingerprint(_raise(ValueError, "x"))
-    assert base != error_fingerprint(_raise_elsewhere(KeyError, "x"))
