@@ -1,14 +1,16 @@
 """Every benchmark in one run, as markdown, with the goals checked from the same run.
 
 Run: ``uv run python -m benchmarks.run`` (``--quick`` for a smoke run of a minute or so;
-the full run takes about sixteen minutes). Needs ``wrk`` (Debian package) for the HTTP
+the full run takes about eighteen minutes). Needs ``wrk`` (Debian package) for the HTTP
 parts and ``valgrind`` for the instruction and cycle counts (skipped without it).
 
 Sections: per-request cost in-process with 1 and 50 routes (`bench_asgi`), the same
 requests' instructions counted by valgrind (`bench_instructions`; skipped without valgrind),
 requests/s over HTTP (`bench_http`) and the same servers' instructions and estimated cycles
 per request under callgrind (`bench_http_cycles`; skipped without valgrind), request
-latency beside back-to-back scrapes (`bench_scrape`) and the /metrics exposition itself
+latency beside back-to-back scrapes (`bench_scrape`), error storms (`bench_errors`: one
+failing request in-process against sentry-sdk's own integration, and healthy request latency
+over HTTP beside a storm of failing requests) and the /metrics exposition itself
 (`bench_exposition`).
 """
 
@@ -22,6 +24,7 @@ import sys
 from collections.abc import Callable
 
 from benchmarks.bench_asgi import Result, measure_in_process, print_in_process
+from benchmarks.bench_errors import measure_failing, measure_storm, print_failing, print_storm
 from benchmarks.bench_http import measure_http, print_http
 from benchmarks.bench_http_cycles import Cycles, measure_http_cycles, print_http_cycles
 from benchmarks.bench_instructions import measure_instructions, print_instructions
@@ -99,6 +102,18 @@ def main(argv: list[str] | None = None) -> None:
         f"{theirs:.1f} ms for prometheus_client's generate_latest ({ours / theirs:.2f})."
     )
     out("")
+    out("## Error storms")
+    out("")
+    out("One failing request, in-process (µs; medians of interleaved rounds):")
+    out("")
+    failing = measure_failing(args.quick)
+    print_failing(failing, out)
+    out("")
+    out("Healthy requests beside an error storm over HTTP (toolkit with a Sentry DSN, uvicorn):")
+    out("")
+    storm = measure_storm(args.quick)
+    print_storm(storm, out)
+    out("")
     out("## Goals, from this run")
     out("")
     out("| goal | measured | target | |")
@@ -160,6 +175,22 @@ def main(argv: list[str] | None = None) -> None:
         f"{ratio:.2f}",
         "≤ 0.50",
         ratio <= 0.5,
+    )
+    errors = failing["toolkit+sentry"].wall / failing["sentry-sdk"].wall
+    errors_cpu = failing["toolkit+sentry"].cpu / failing["sentry-sdk"].cpu
+    _goal(
+        out,
+        "failing request, toolkit with DSN / sentry-sdk's own integration",
+        f"{errors:.2f} (CPU {errors_cpu:.2f})",
+        "≤ 0.10",
+        errors <= 0.1,
+    )
+    _goal(
+        out,
+        "healthy p99 beside an error storm / without it",
+        f"{storm.p99_ratio:.2f}",
+        "≤ 1.5",
+        storm.p99_ratio <= 1.5,
     )
     out("")
     kept = ", ".join(
