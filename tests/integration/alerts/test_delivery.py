@@ -205,7 +205,9 @@ def test_repeats_of_an_error_are_journalled_together_and_fold_into_its_alert(
     with path.store.sessions() as s:
         assert s.scalars(select(Alert)).one().occurrences == 500
     assert journalled <= 2
-    assert [header_text(m) for m in fake_slack.messages] == ["[ERROR] KeyError in /x"]
+    # One message: its first (sent at once, or with the count when the repeats came first).
+    (message,) = fake_slack.messages
+    assert header_text(message).startswith("[ERROR] KeyError in /x")
 
 
 def test_digest_after_the_window_says_how_many(
