@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -22,7 +23,7 @@ import httpx
 import pytest
 from prometheus_client.mmap_dict import MmapedDict
 
-from tests.integration.metrics.scrape import scrape, value
+from tests.integration.metrics.scrape import samples, scrape, value
 from tests.support.logs import read_lines, rotated_files
 from tests.support.server import free_port, wait_until
 from ykmake.settings import Settings
@@ -234,3 +235,33 @@ def _send(base: str, ids: list[str], *, clients: int = 4, per_connection: int = 
     chunks = [ids[i : i + per_connection] for i in range(0, len(ids), per_connection)]
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(one_connection, chunks))  # re-raises a failed request here
+
+
+def test_gc_python_and_file_descriptors_are_there_with_workers(tmp_path: Path) -> None:
+    """What the overview's process panels read exists in multiprocess mode too: collections
+    summed over the live workers, the fd limit and the Python version as each worker has them."""
+    with serving(tmp_path) as served:
+
+        def sampled_by_both() -> bool:
+            for _ in range(10):  # fresh connections: the kernel spreads them
+                httpx.get(f"{served.base}/health", timeout=5)
+            found = per_worker(
+                served.multiproc_dir, "gauge_livesum", "python_gc_collections_total", {}
+            )
+            return len(found) == 2  # each worker samples every second
+
+        wait_until(sampled_by_both, timeout=30)
+        body = scrape(served.base)
+        text = scrape(served.base, openmetrics=True)
+    names = {s.name for s in samples(body)}
+    assert {"python_gc_collections_total", "python_gc_objects_collected_total"} <= names
+    assert {"process_max_fds", "process_open_fds", "python_info"} <= names
+    collections = [s for s in samples(body) if s.name == "python_gc_collections_total"]
+    assert sorted(s.labels["generation"] for s in collections) == ["0", "1", "2"]
+    assert "pid" not in collections[0].labels  # one series for the service, not per worker
+    gen0 = value(body, "python_gc_collections_total", generation="0")
+    assert gen0 is not None
+    assert gen0 > 0
+    assert value(body, "python_info", implementation=platform.python_implementation()) == 1
+    # Exemplars need the single-process registry: multiprocess files do not store them.
+    assert " # {" not in text

@@ -9,9 +9,12 @@ clears the files of workers that died without doing so.
 
 from __future__ import annotations
 
+import gc
 import os
+import platform
 import re
 import shutil
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
@@ -76,19 +79,27 @@ def mark_worker_dead(path: Path) -> None:
     mark_process_dead(os.getpid(), str(path))  # type: ignore[no-untyped-call]
 
 
-_PROCESS_GAUGES: tuple[tuple[str, str, Literal["livesum", "livemin"]], ...] = (
+_PROCESS_GAUGES: tuple[tuple[str, str, Literal["livesum", "livemin", "livemax"]], ...] = (
     ("process_resident_memory_bytes", "Resident memory of all workers", "livesum"),
     ("process_virtual_memory_bytes", "Virtual memory of all workers", "livesum"),
     ("process_cpu_seconds_total", "CPU seconds of all live workers", "livesum"),
     ("process_open_fds", "Open file descriptors of all workers", "livesum"),
+    ("process_max_fds", "The file descriptor limit of a worker (each has the same)", "livemax"),
     ("process_start_time_seconds", "Start time of the oldest worker", "livemin"),
 )
 
 
 class ProcessSampler:
-    """Process metrics in multiprocess mode, where prometheus_client's ProcessCollector
-    would only describe the worker that happens to answer the scrape: each worker writes
-    its own numbers into ``livesum`` gauges (memory and CPU of all live workers, summed)."""
+    """Process, garbage-collector and platform metrics in multiprocess mode, where
+    prometheus_client's own collectors would only describe the worker that happens to answer
+    the scrape (or, for GC and Python info, not exist): each worker writes its own numbers
+    into live gauges, summed over the live workers (memory, CPU, open files, collections) or
+    the same in each (the fd limit, the Python version).
+
+    Collections and collected objects are counters in one process; here they are the sum over
+    the workers alive now, so a worker that stops takes its share with it, which ``rate()``
+    reads as a counter reset.
+    """
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self._source = ProcessCollector(registry=None)
@@ -96,6 +107,34 @@ class ProcessSampler:
             name: Gauge(name, doc, registry=registry, multiprocess_mode=mode)
             for name, doc, mode in _PROCESS_GAUGES
         }
+        self._collections = Gauge(
+            "python_gc_collections_total",
+            "Number of times this generation was collected, all live workers",
+            ["generation"],
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self._collected = Gauge(
+            "python_gc_objects_collected_total",
+            "Objects collected during gc, all live workers",
+            ["generation"],
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        info = sys.version_info
+        Gauge(
+            "python_info",
+            "Python platform information",
+            ["implementation", "major", "minor", "patchlevel", "version"],
+            registry=registry,
+            multiprocess_mode="livemax",
+        ).labels(
+            platform.python_implementation(),
+            str(info.major),
+            str(info.minor),
+            str(info.micro),
+            platform.python_version(),
+        ).set(1)
 
     def sample(self) -> None:
         for family in self._source.collect():
@@ -103,6 +142,9 @@ class ProcessSampler:
                 gauge = self._gauges.get(sample.name)
                 if gauge is not None:
                     gauge.set(sample.value)
+        for generation, stats in enumerate(gc.get_stats()):
+            self._collections.labels(str(generation)).set(stats["collections"])
+            self._collected.labels(str(generation)).set(stats["collected"])
 
 
 class LiveWorkersCollector(MultiProcessCollector):
