@@ -7,7 +7,8 @@ from typing import Any
 
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from ykmake.dashboards.overview import overview_dashboard
+from ykmake.dashboards.dependencies import dependencies_dashboard
+from ykmake.dashboards.overview import OVERVIEW_TITLE, OVERVIEW_UID, overview_dashboard
 from ykmake.stack.generate import SLO_FILE, Written, write_changed
 from ykmake.stack.render import default_deploy_dir
 from ykmake.stack.slo import SloSpec, load_slo_spec
@@ -33,7 +34,10 @@ def _spec(spec: SloSpec | None) -> SloSpec:
 
 def dashboard_files(spec: SloSpec | None = None) -> dict[str, str]:
     """Each dashboard's JSON text keyed by file name (default spec: deploy/slo.yml)."""
-    dashboards = [overview_dashboard(_spec(spec)).build()]
+    dashboards = [
+        overview_dashboard(_spec(spec)).build(),
+        dependencies_dashboard(OVERVIEW_UID, OVERVIEW_TITLE).build(),
+    ]
     encoder = JSONEncoder(sort_keys=True, indent=2, ensure_ascii=False)
     return {f"{d.uid}.json": encoder.encode(d) + "\n" for d in dashboards}
 

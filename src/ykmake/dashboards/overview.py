@@ -18,6 +18,7 @@ from ykmake.dashboards._grafana import (
     table_panel,
     timeseries_panel,
 )
+from ykmake.dashboards.dependencies import DEPENDENCIES_TITLE, DEPENDENCIES_UID, link_to
 from ykmake.stack.promql import number
 from ykmake.stack.rules_alerts import (
     LOOP_LAG_CRITICAL_SECONDS,
@@ -175,6 +176,8 @@ def _users_and_database(dashboard: dashboard_builders.Dashboard) -> None:
             ],
             steps=((None, "green"), (100.0, "orange"), (500.0, "red")),
         )
+        # Slow queries: is it the database? Its connections, locks and host are one click on.
+        .links([link_to(f"{DEPENDENCIES_TITLE}: PostgreSQL", DEPENDENCIES_UID)])
     )
     dashboard.with_panel(
         timeseries_panel(
@@ -368,6 +371,7 @@ def overview_dashboard(spec: SloSpec) -> dashboard_builders.Dashboard:
         )
         .variables(list(_variables()))
         .annotations([])  # Grafana adds its built-in "Annotations & Alerts" itself
+        .links([link_to(DEPENDENCIES_TITLE, DEPENDENCIES_UID)])
     )
     _traffic(dashboard)
     _users_and_database(dashboard)

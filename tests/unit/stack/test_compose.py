@@ -100,7 +100,10 @@ def test_grafana_is_provisioned_from_deploy(compose: dict[str, Any]) -> None:
     provider = _deploy("grafana/provisioning/dashboards/provider.yml")["providers"][0]
     dashboards = _host_path(grafana, provider["options"]["path"])
     assert dashboards is not None
-    assert sorted(p.name for p in dashboards.glob("*.json")) == ["ykmake-overview.json"]
+    assert sorted(p.name for p in dashboards.glob("*.json")) == [
+        "ykmake-dependencies.json",
+        "ykmake-overview.json",
+    ]
     source = _deploy("grafana/provisioning/datasources/prometheus.yml")["datasources"][0]
     assert source["uid"] == "prometheus"
     assert urlsplit(source["url"]).netloc == "prometheus:9090"
