@@ -8,7 +8,7 @@ one line (plus a log tail when a process failed) and exit code 1.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from ykmake.stack.render import RenderedStack
 
 __all__ = ["stack_app"]
+
+_T = TypeVar("_T")
 
 stack_app = command_group(
     "Run the Prometheus/Alertmanager/Grafana stack on loopback and check deploy/.", name="stack"
@@ -62,7 +64,7 @@ def _optional(tool: str, wanted: bool | None) -> Path | None:
     return find_binary(tool) if wanted else which_binary(tool)
 
 
-def _dependency(tool: str, target: Any, missing: str) -> tuple[Any, Path | None]:
+def _dependency(tool: str, target: _T | None, missing: str) -> tuple[_T | None, Path | None]:
     """``target`` and ``tool``'s binary when both are there; else (None, None) and a note."""
     from ykmake.stack.binaries import which_binary
 
