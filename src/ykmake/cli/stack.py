@@ -8,7 +8,7 @@ one line (plus a log tail when a process failed) and exit code 1.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -20,10 +20,13 @@ if TYPE_CHECKING:
     from pydantic import SecretStr
 
     from ykmake.settings import Settings
+    from ykmake.stack.dependencies import Dependencies
     from ykmake.stack.processes import RunningService, ServiceSpec
     from ykmake.stack.render import RenderedStack
 
 __all__ = ["stack_app"]
+
+_T = TypeVar("_T")
 
 stack_app = command_group(
     "Run the Prometheus/Alertmanager/Grafana stack on loopback and check deploy/.", name="stack"
@@ -61,20 +64,73 @@ def _optional(tool: str, wanted: bool | None) -> Path | None:
     return find_binary(tool) if wanted else which_binary(tool)
 
 
-def _specs(
-    rendered: RenderedStack, grafana: bool | None, node_exporter: Path | None
+def _dependency(tool: str, target: _T | None, missing: str) -> tuple[_T | None, Path | None]:
+    """``target`` and ``tool``'s binary when both are there; else (None, None) and a note."""
+    from ykmake.stack.binaries import which_binary
+
+    if target is None:
+        console.print(f"{tool}: skipped, {missing}", highlight=False)
+        return None, None
+    binary = which_binary(tool)
+    if binary is None:
+        _note_missing(tool)
+        return None, None
+    return target, binary
+
+
+def _note_missing(tool: str) -> None:
+    from ykmake.stack.binaries import BINARIES
+
+    console.print(f"{tool}: skipped, not installed ({BINARIES[tool].install})", highlight=False)
+
+
+def _dependencies(settings: Settings) -> tuple[Dependencies, dict[str, Path]]:
+    """What the postgres and redis exporters watch, from DATABASE_URL and REDIS_URL."""
+    from ykmake.stack.dependencies import Dependencies, postgres_dependency, redis_dependency
+
+    postgres, postgres_binary = _dependency(
+        "postgres-exporter",
+        postgres_dependency(settings.database_url),
+        "DATABASE_URL is not PostgreSQL",
+    )
+    redis, redis_binary = _dependency(
+        "redis-exporter", redis_dependency(settings.redis_url), "REDIS_URL is not set"
+    )
+    binaries = {"postgres-exporter": postgres_binary, "redis-exporter": redis_binary}
+    return Dependencies(postgres, redis), {k: v for k, v in binaries.items() if v is not None}
+
+
+def _exporter_specs(
+    rendered: RenderedStack, dependencies: Dependencies, binaries: dict[str, Path]
 ) -> list[ServiceSpec]:
-    from ykmake.stack.binaries import find_binary
     from ykmake.stack.services import (
-        alertmanager_service,
-        grafana_service,
         node_exporter_service,
-        prometheus_service,
+        postgres_exporter_service,
+        redis_exporter_service,
     )
 
     specs = []
-    if node_exporter is not None:
-        specs.append(node_exporter_service(rendered, node_exporter))
+    if "node-exporter" in binaries:
+        specs.append(node_exporter_service(rendered, binaries["node-exporter"]))
+    if dependencies.postgres is not None:
+        specs.append(postgres_exporter_service(rendered, binaries["postgres-exporter"]))
+    if dependencies.redis is not None:
+        specs.append(
+            redis_exporter_service(rendered, binaries["redis-exporter"], dependencies.redis)
+        )
+    return specs
+
+
+def _specs(
+    rendered: RenderedStack,
+    grafana: bool | None,
+    dependencies: Dependencies,
+    binaries: dict[str, Path],
+) -> list[ServiceSpec]:
+    from ykmake.stack.binaries import find_binary
+    from ykmake.stack.services import alertmanager_service, grafana_service, prometheus_service
+
+    specs = _exporter_specs(rendered, dependencies, binaries)
     specs.append(alertmanager_service(rendered, find_binary("alertmanager")))
     specs.append(prometheus_service(rendered, find_binary("prometheus")))
     grafana_binary = _optional("grafana", grafana)
@@ -138,6 +194,8 @@ def up(
     alertmanager_port: Annotated[int, _port("Alertmanager")] = 9093,
     grafana_port: Annotated[int, _port("Grafana")] = 3001,
     node_exporter_port: Annotated[int, _port("node-exporter")] = 9100,
+    postgres_exporter_port: Annotated[int, _port("postgres-exporter")] = 9187,
+    redis_exporter_port: Annotated[int, _port("redis-exporter")] = 9121,
     app_port: Annotated[
         int,
         typer.Option(min=1, max=65535, metavar="PORT", help="Where `ykmake serve` listens."),
@@ -162,7 +220,11 @@ def up(
         float, typer.Option(metavar="SECONDS", help="How long each process may take to start.")
     ] = 60.0,
 ) -> None:
-    """Start Prometheus and Alertmanager (and Grafana, node-exporter) on 127.0.0.1."""
+    """Start Prometheus and Alertmanager (and Grafana and the exporters) on 127.0.0.1.
+
+    node-exporter runs when it is installed; postgres-exporter when DATABASE_URL is PostgreSQL
+    and redis-exporter when REDIS_URL is set, each if installed (else a one-line note).
+    """
     from ykmake.stack.errors import StackError
     from ykmake.stack.processes import running_services
     from ykmake.stack.render import (
@@ -176,11 +238,22 @@ def up(
     settings = _settings(ctx)
     try:
         node_binary = _optional("node-exporter", node_exporter)
+        if node_binary is None and node_exporter is None:
+            _note_missing("node-exporter")
+        dependencies, binaries = _dependencies(settings)
+        if node_binary is not None:
+            binaries["node-exporter"] = node_binary
         rendered = render_stack(
             data_dir,
             deploy_dir=deploy_dir or default_deploy_dir(),
             ports=StackPorts(
-                prometheus_port, alertmanager_port, grafana_port, node_exporter_port, app_port
+                prometheus_port,
+                alertmanager_port,
+                grafana_port,
+                node_exporter_port,
+                app_port,
+                postgres_exporter_port,
+                redis_exporter_port,
             ),
             secrets=StackSecrets(
                 _secret(settings.metrics_token),
@@ -188,8 +261,9 @@ def up(
                 _secret(settings.slack_webhook_url),
             ),
             options=RenderOptions(node_exporter=node_binary is not None, public_url=public_url),
+            dependencies=dependencies,
         )
-        specs = _specs(rendered, grafana, node_binary)
+        specs = _specs(rendered, grafana, dependencies, binaries)
         with running_services(specs, ready_timeout=ready_timeout) as services:
             _print_urls(rendered, services)
             code = _watch(services)

@@ -5,6 +5,13 @@ from __future__ import annotations
 
 from ykmake.stack.binaries import find_binary, which_binary
 from ykmake.stack.checks import CheckResult, run_checks
+from ykmake.stack.dependencies import (
+    Dependencies,
+    PostgresDependency,
+    RedisDependency,
+    postgres_dependency,
+    redis_dependency,
+)
 from ykmake.stack.errors import MissingBinaryError, ServiceStartError, SloSpecError, StackError
 from ykmake.stack.exported_metrics import EXPORTED_METRICS, ExportedMetric, exported_series_names
 from ykmake.stack.generate import (
@@ -37,16 +44,21 @@ from ykmake.stack.services import (
     alertmanager_service,
     grafana_service,
     node_exporter_service,
+    postgres_exporter_service,
     prometheus_service,
+    redis_exporter_service,
 )
 from ykmake.stack.slo import Objective, SloSpec, load_slo_spec, parse_slo_spec
 
 __all__ = [
     "EXPORTED_METRICS",
     "CheckResult",
+    "Dependencies",
     "ExportedMetric",
     "MissingBinaryError",
     "Objective",
+    "PostgresDependency",
+    "RedisDependency",
     "RenderOptions",
     "RenderedStack",
     "RunningService",
@@ -69,8 +81,12 @@ __all__ = [
     "metric_names",
     "node_exporter_service",
     "parse_slo_spec",
+    "postgres_dependency",
+    "postgres_exporter_service",
     "prometheus_service",
     "public_base_url",
+    "redis_dependency",
+    "redis_exporter_service",
     "render_stack",
     "rule_queries",
     "run_checks",

@@ -30,6 +30,14 @@ BINARIES: dict[str, Binary] = {
     "node-exporter": Binary(
         ("prometheus-node-exporter", "node_exporter"), "apt-get install prometheus-node-exporter"
     ),
+    "postgres-exporter": Binary(
+        ("prometheus-postgres-exporter", "postgres_exporter"),
+        "apt-get install prometheus-postgres-exporter",
+    ),
+    "redis-exporter": Binary(
+        ("prometheus-redis-exporter", "redis_exporter"),
+        "apt-get install prometheus-redis-exporter",
+    ),
     "grafana": Binary(
         ("grafana-server",), "apt-get install grafana (from Grafana's own APT repository)"
     ),

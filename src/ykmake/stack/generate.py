@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ykmake.stack._yaml import dump_yaml
 from ykmake.stack.rules_alerts import symptom_alert_group
+from ykmake.stack.rules_dependencies import dependency_alert_group
 from ykmake.stack.rules_http import http_recording_group
 from ykmake.stack.rules_slo import slo_rule_groups
 from ykmake.stack.slo import SloSpec, load_slo_spec
@@ -38,6 +39,9 @@ def generate_deploy_files(spec: SloSpec) -> dict[str, str]:
         "prometheus/rules/slo.yml": dump_yaml({"groups": slo_rule_groups(spec)}, header=_HEADER),
         "prometheus/rules/alerts.yml": dump_yaml(
             {"groups": [symptom_alert_group(spec)]}, header=_HEADER
+        ),
+        "prometheus/rules/dependencies.yml": dump_yaml(
+            {"groups": [dependency_alert_group(spec)]}, header=_HEADER
         ),
         "prometheus/tests/slo_test.yml": dump_yaml(
             slo_rule_tests(spec, "../rules/slo.yml"), header=_HEADER

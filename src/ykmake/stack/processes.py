@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
@@ -28,12 +29,15 @@ _TAIL_LINES = 15
 
 @dataclass(frozen=True)
 class ServiceSpec:
-    """How to run one process: its argv, the URL that answers 200 once it is ready, its log."""
+    """How to run one process: its argv, the URL that answers 200 once it is ready, its log,
+    and variables set in its environment on top of ours (file paths, never secrets: a secret
+    goes in a 0600 file the process reads)."""
 
     name: str
     argv: tuple[str, ...]
     ready_url: str
     log_path: Path
+    env: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,9 +64,11 @@ def start_service(spec: ServiceSpec) -> RunningService:
     the stack in order instead of every process racing to exit.
     """
     spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **dict(spec.env)} if spec.env else None
     with spec.log_path.open("ab") as log:
         process = subprocess.Popen(
             spec.argv,
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

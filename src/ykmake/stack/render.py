@@ -2,8 +2,9 @@
 
 The compose files name hosts (``app:8000``, ``alertmanager:9093``); here each becomes
 ``127.0.0.1:<port>``, rule paths become absolute, and bearer tokens go to 0600 files in the data
-dir. The pure ``render_*_config`` functions take and return plain dicts; :func:`render_stack`
-writes everything under one data dir.
+dir, as do the exporters' database and Redis credentials (:mod:`ykmake.stack.dependencies`).
+The pure ``render_*_config`` functions take and return plain dicts; :func:`render_stack` writes
+everything under one data dir.
 
 Links the stack puts in alerts (Prometheus' ``generatorURL``, Alertmanager's ``externalURL``)
 use :meth:`RenderedStack.external_url`: the loopback URL, or the public URL when one is given,
@@ -13,7 +14,6 @@ never the machine's hostname (what Prometheus and Alertmanager guess without one
 from __future__ import annotations
 
 import copy
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
+from ykmake.stack._files import write_secret
 from ykmake.stack._yaml import dump_yaml
+from ykmake.stack.dependencies import Dependencies, write_dependency_secrets
 from ykmake.stack.errors import StackError
 
 __all__ = [
@@ -58,6 +60,8 @@ class StackPorts:
     grafana: int = 3001
     node_exporter: int = 9100
     app: int = 8000
+    postgres_exporter: int = 9187
+    redis_exporter: int = 9121
 
     def by_host(self) -> dict[str, int]:
         """The compose host names of deploy/ mapped to their loopback port."""
@@ -67,6 +71,8 @@ class StackPorts:
             "alertmanager": self.alertmanager,
             "grafana": self.grafana,
             "node-exporter": self.node_exporter,
+            "postgres-exporter": self.postgres_exporter,
+            "redis-exporter": self.redis_exporter,
             "app": self.app,
         }
 
@@ -133,6 +139,10 @@ class RenderedStack:
     public_url: str | None = None
 
     @property
+    def secrets_dir(self) -> Path:
+        return self.data_dir / "secrets"
+
+    @property
     def prometheus_data(self) -> Path:
         return self.data_dir / "prometheus" / "data"
 
@@ -180,6 +190,18 @@ def _retarget(static_configs: list[dict[str, Any]], ports: StackPorts) -> None:
         static["targets"] = [_loopback_target(t, ports) for t in static["targets"]]
 
 
+def _jobs_left_out(options: RenderOptions, dependencies: Dependencies) -> set[str]:
+    """Scrape jobs of exporters that do not run: their targets would only be down."""
+    off = set()
+    if not options.node_exporter:
+        off.add("node-exporter")
+    if dependencies.postgres is None:
+        off.add("postgres-exporter")
+    if dependencies.redis is None:
+        off.add("redis-exporter")
+    return off
+
+
 def render_prometheus_config(
     source: dict[str, Any],
     *,
@@ -188,8 +210,12 @@ def render_prometheus_config(
     secrets_dir: Path,
     secrets: StackSecrets,
     options: RenderOptions,
+    dependencies: Dependencies | None = None,
 ) -> dict[str, Any]:
-    """deploy/prometheus/prometheus.yml, rewritten for loopback."""
+    """deploy/prometheus/prometheus.yml, rewritten for loopback.
+
+    The postgres and redis exporters' jobs stay only for the ``dependencies`` given.
+    """
     config = copy.deepcopy(source)
     config["global"]["scrape_interval"] = options.scrape_interval
     config["global"]["evaluation_interval"] = options.evaluation_interval
@@ -199,9 +225,10 @@ def render_prometheus_config(
     ]
     for manager in config["alerting"]["alertmanagers"]:
         _retarget(manager["static_configs"], ports)
+    left_out = _jobs_left_out(options, dependencies or Dependencies())
     jobs = []
     for job in config["scrape_configs"]:
-        if job["job_name"] == "node-exporter" and not options.node_exporter:
+        if job["job_name"] in left_out:
             continue
         _retarget(job["static_configs"], ports)
         if "authorization" in job:
@@ -294,16 +321,6 @@ def _load(path: Path) -> dict[str, Any]:
     return data
 
 
-def _write_secret(path: Path, value: str | None) -> None:
-    if value is None:
-        path.unlink(missing_ok=True)
-        return
-    # Create with 0600 from the start: the token is never readable by others, not even briefly.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(value)
-
-
 def render_stack(
     data_dir: Path,
     *,
@@ -311,20 +328,26 @@ def render_stack(
     ports: StackPorts | None = None,
     secrets: StackSecrets | None = None,
     options: RenderOptions | None = None,
+    dependencies: Dependencies | None = None,
 ) -> RenderedStack:
-    """Write every loopback config and secret file under ``data_dir``; return where they are."""
+    """Write every loopback config and secret file under ``data_dir``; return where they are.
+
+    ``dependencies`` are what the postgres and redis exporters watch (default: neither runs).
+    """
     deploy_dir = (deploy_dir or default_deploy_dir()).resolve()
     ports = ports or StackPorts()
     secrets = secrets or StackSecrets()
     options = options or RenderOptions()
+    dependencies = dependencies or Dependencies()
     data_dir = data_dir.resolve()
     secrets_dir = data_dir / "secrets"
     for sub in _DATA_SUBDIRS:
         (data_dir / sub).mkdir(parents=True, exist_ok=True)
     secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _write_secret(secrets_dir / "metrics_token", secrets.metrics_token)
-    _write_secret(secrets_dir / "alertmanager_webhook_token", secrets.alertmanager_webhook_token)
-    _write_secret(secrets_dir / "slack_webhook_url", secrets.slack_webhook_url)
+    write_secret(secrets_dir / "metrics_token", secrets.metrics_token)
+    write_secret(secrets_dir / "alertmanager_webhook_token", secrets.alertmanager_webhook_token)
+    write_secret(secrets_dir / "slack_webhook_url", secrets.slack_webhook_url)
+    write_dependency_secrets(secrets_dir, dependencies)
 
     prometheus = render_prometheus_config(
         _load(deploy_dir / "prometheus" / "prometheus.yml"),
@@ -333,6 +356,7 @@ def render_stack(
         secrets_dir=secrets_dir,
         secrets=secrets,
         options=options,
+        dependencies=dependencies,
     )
     alertmanager = render_alertmanager_config(
         _load(deploy_dir / "alertmanager" / "alertmanager.yml"),

@@ -11,6 +11,7 @@ from typing import Any
 
 from ykmake.monitoring.alerts.vocabulary import Severity
 from ykmake.stack.promql import number
+from ykmake.stack.rules_dependencies import EXPORTER_JOBS
 from ykmake.stack.slo import SloSpec
 
 __all__ = [
@@ -61,7 +62,8 @@ def _target_down(spec: SloSpec) -> list[dict[str, Any]]:
         ),
         _alert(
             "MonitoringTargetDown",
-            f'up{{job!="{spec.job}"}} == 0',
+            # Exporters have ExporterDown, with what their silence hides.
+            f'up{{job!~"{"|".join((spec.job, *EXPORTER_JOBS))}"}} == 0',
             "5m",
             Severity.WARNING,
             spec,

@@ -10,6 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ykmake.stack.dependencies import (
+    POSTGRES_PASSWORD_FILE,
+    POSTGRES_URI_FILE,
+    POSTGRES_USER_FILE,
+    REDIS_PASSWORD_FILE,
+    RedisDependency,
+)
 from ykmake.stack.processes import ServiceSpec
 from ykmake.stack.render import RenderedStack
 
@@ -18,7 +25,9 @@ __all__ = [
     "alertmanager_service",
     "grafana_service",
     "node_exporter_service",
+    "postgres_exporter_service",
     "prometheus_service",
+    "redis_exporter_service",
 ]
 
 # Where Grafana's packages put its static files and default config.
@@ -73,6 +82,51 @@ def node_exporter_service(rendered: RenderedStack, binary: Path) -> ServiceSpec:
         argv=(str(binary), f"--web.listen-address=127.0.0.1:{rendered.ports.node_exporter}"),
         ready_url=f"{rendered.url('node-exporter')}/metrics",
         log_path=rendered.data_dir / "node-exporter.log",
+    )
+
+
+def postgres_exporter_service(rendered: RenderedStack, binary: Path) -> ServiceSpec:
+    """postgres_exporter on loopback, reading its connection from the rendered 0600 files.
+
+    DATA_SOURCE_NAME is set empty so one inherited from our environment cannot take over.
+    """
+    secrets = rendered.secrets_dir
+    return ServiceSpec(
+        name="postgres-exporter",
+        argv=(str(binary), f"--web.listen-address=127.0.0.1:{rendered.ports.postgres_exporter}"),
+        ready_url=f"{rendered.url('postgres-exporter')}/metrics",
+        log_path=rendered.data_dir / "postgres-exporter.log",
+        env=(
+            ("DATA_SOURCE_NAME", ""),
+            ("DATA_SOURCE_URI_FILE", str(secrets / POSTGRES_URI_FILE)),
+            ("DATA_SOURCE_USER_FILE", str(secrets / POSTGRES_USER_FILE)),
+            ("DATA_SOURCE_PASS_FILE", str(secrets / POSTGRES_PASSWORD_FILE)),
+        ),
+    )
+
+
+def redis_exporter_service(
+    rendered: RenderedStack, binary: Path, redis: RedisDependency
+) -> ServiceSpec:
+    """redis_exporter on loopback; its password, if any, from the rendered 0600 file.
+
+    REDIS_PASSWORD is set empty so one inherited from our environment cannot take over.
+    """
+    argv = [
+        str(binary),
+        f"--redis.addr={redis.address}",
+        f"--web.listen-address=127.0.0.1:{rendered.ports.redis_exporter}",
+    ]
+    if redis.user is not None:  # a user name is no secret; its password stays in the file
+        argv.append(f"--redis.user={redis.user}")
+    if redis.password is not None:
+        argv.append(f"--redis.password-file={rendered.secrets_dir / REDIS_PASSWORD_FILE}")
+    return ServiceSpec(
+        name="redis-exporter",
+        argv=tuple(argv),
+        ready_url=f"{rendered.url('redis-exporter')}/metrics",
+        log_path=rendered.data_dir / "redis-exporter.log",
+        env=(("REDIS_PASSWORD", ""),),
     )
 
 

@@ -27,15 +27,20 @@ import pytest
 
 from tests.support.server import free_port, wait_until
 from ykmake.stack import (
+    Dependencies,
     MissingBinaryError,
     RenderedStack,
     RenderOptions,
     RunningService,
+    ServiceSpec,
     StackPorts,
     StackSecrets,
     alertmanager_service,
     find_binary,
+    node_exporter_service,
+    postgres_exporter_service,
     prometheus_service,
+    redis_exporter_service,
     render_stack,
     running_services,
 )
@@ -126,6 +131,23 @@ class Stack:
         return alert
 
 
+def _exporter_specs(
+    rendered: RenderedStack, dependencies: Dependencies, *, node_exporter: bool
+) -> list[ServiceSpec]:
+    """The exporters asked for; a missing binary skips the test (fails it under CI=true)."""
+    specs = []
+    if node_exporter:
+        binary = require_binaries("node-exporter")["node-exporter"]
+        specs.append(node_exporter_service(rendered, binary))
+    if dependencies.postgres is not None:
+        binary = require_binaries("postgres-exporter")["postgres-exporter"]
+        specs.append(postgres_exporter_service(rendered, binary))
+    if dependencies.redis is not None:
+        binary = require_binaries("redis-exporter")["redis-exporter"]
+        specs.append(redis_exporter_service(rendered, binary, dependencies.redis))
+    return specs
+
+
 @contextmanager
 def running_stack(
     data_dir: Path,
@@ -138,12 +160,15 @@ def running_stack(
     extra_rule_files: tuple[Path, ...] = (),
     interval: str = "1s",
     ready_timeout: float = 30.0,
+    dependencies: Dependencies | None = None,
+    node_exporter: bool = False,
 ) -> Iterator[Stack]:
     """Start Prometheus (and Alertmanager) with deploy/ rendered for loopback under ``data_dir``.
 
     ``app_port`` is where the app's /metrics and webhook are (default: a free port nobody
     listens on, so the ykmake target is down). Both processes are stopped on exit, whatever
     happens; a process that fails to start fails the test with its log's tail.
+    ``dependencies`` and ``node_exporter`` start those exporters too, scraped like deploy/ says.
     """
     binaries = require_binaries("prometheus", *(("alertmanager",) if alertmanager else ()))
     ports = StackPorts(
@@ -152,6 +177,8 @@ def running_stack(
         grafana=free_port(),
         node_exporter=free_port(),
         app=app_port or free_port(),
+        postgres_exporter=free_port(),
+        redis_exporter=free_port(),
     )
     rendered = render_stack(
         data_dir,
@@ -160,18 +187,20 @@ def running_stack(
         options=RenderOptions(
             scrape_interval=interval,
             evaluation_interval=interval,
-            node_exporter=False,
+            node_exporter=node_exporter,
             extra_rule_files=extra_rule_files,
             group_wait=interval,
             group_interval=interval,
             repeat_interval="1h",
         ),
+        dependencies=dependencies,
     )
     # Prometheus sends a firing alert again only after resend-delay (1m): an alert that fires
     # before it has discovered Alertmanager would otherwise arrive a minute late.
     resend = (f"--rules.alert.resend-delay={interval}",)
-    specs = [prometheus_service(rendered, binaries["prometheus"], extra_args=resend)]
+    specs = _exporter_specs(rendered, dependencies or Dependencies(), node_exporter=node_exporter)
     if alertmanager:
-        specs.insert(0, alertmanager_service(rendered, binaries["alertmanager"]))
+        specs.append(alertmanager_service(rendered, binaries["alertmanager"]))
+    specs.append(prometheus_service(rendered, binaries["prometheus"], extra_args=resend))
     with running_services(specs, ready_timeout=ready_timeout) as services:
         yield Stack(rendered, tuple(services))

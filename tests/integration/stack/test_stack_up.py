@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -33,19 +34,17 @@ def _ready(url: str) -> bool:
         return False
 
 
-def test_up_serves_until_ctrl_c_then_stops_everything(tmp_path: Path) -> None:
-    require_binaries("prometheus", "alertmanager")
-    prometheus, alertmanager = free_port(), free_port()
+def _run_up(
+    tmp_path: Path, ports: list[str], env: dict[str, str], while_up: Callable[[], None]
+) -> tuple[int, str]:
+    """Run `stack up` with ``ports`` flags until it is up, call ``while_up``, then Ctrl-C it."""
     argv = [
         sys.executable, "-c", STACK, "up",
         "--data-dir", str(tmp_path / "stack"),
-        "--prometheus-port", str(prometheus),
-        "--alertmanager-port", str(alertmanager),
         "--app-port", str(free_port()),
         "--no-grafana", "--no-node-exporter",
+        *ports,
     ]  # fmt: skip
-    # Settings come from the environment: run where no .env or tokens leak in.
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_TOKEN")}
     process = subprocess.Popen(
         argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -55,8 +54,7 @@ def test_up_serves_until_ctrl_c_then_stops_everything(tmp_path: Path) -> None:
     try:
         # Up once it says so: every service (the app too) answered its readiness check.
         wait_until(lambda: any("Ctrl-C stops everything" in line for line in lines), 120.0, 0.2)
-        assert _ready(f"http://127.0.0.1:{prometheus}/-/ready")
-        assert _ready(f"http://127.0.0.1:{alertmanager}/-/ready")
+        while_up()
         process.send_signal(signal.SIGINT)
         process.wait(timeout=60)
     finally:
@@ -66,11 +64,61 @@ def test_up_serves_until_ctrl_c_then_stops_everything(tmp_path: Path) -> None:
         reader.join(timeout=10)
         assert process.stdout is not None
         process.stdout.close()
+    return process.returncode, "".join(lines)
 
-    output = "".join(lines)
-    assert process.returncode == 0, output
+
+def _clean_env(**settings: str) -> dict[str, str]:
+    """Our environment without tokens or dependencies (no .env leaks in), plus ``settings``."""
+    dropped = ("DATABASE_URL", "REDIS_URL")
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_TOKEN") and k not in dropped}
+    return {**env, **settings}
+
+
+def test_up_serves_until_ctrl_c_then_stops_everything(tmp_path: Path) -> None:
+    require_binaries("prometheus", "alertmanager")
+    prometheus, alertmanager = free_port(), free_port()
+
+    def while_up() -> None:
+        assert _ready(f"http://127.0.0.1:{prometheus}/-/ready")
+        assert _ready(f"http://127.0.0.1:{alertmanager}/-/ready")
+
+    flags = ["--prometheus-port", str(prometheus), "--alertmanager-port", str(alertmanager)]
+    code, output = _run_up(tmp_path, flags, _clean_env(), while_up)
+
+    assert code == 0, output
     assert f"http://127.0.0.1:{prometheus}" in output
     assert f"http://127.0.0.1:{alertmanager}" in output
+    # SQLite and no Redis: nothing for those exporters to watch, and it says so in one line.
+    assert "postgres-exporter: skipped, DATABASE_URL is not PostgreSQL" in output
+    assert "redis-exporter: skipped, REDIS_URL is not set" in output
     assert "stopped." in output
     assert port_refused(prometheus)
     assert port_refused(alertmanager)
+
+
+def test_up_watches_postgresql_and_redis_from_their_urls(tmp_path: Path) -> None:
+    require_binaries("prometheus", "alertmanager", "postgres-exporter", "redis-exporter")
+    ports = {name: free_port() for name in ("prometheus", "alertmanager", "postgres", "redis")}
+    env = _clean_env(
+        DATABASE_URL="postgresql+psycopg://postgres@127.0.0.1:5432/test",
+        REDIS_URL="redis://127.0.0.1:6379/0",
+    )
+
+    def while_up() -> None:
+        for exporter, up in (("postgres", "pg_up 1"), ("redis", "redis_up 1")):
+            metrics = httpx.get(f"http://127.0.0.1:{ports[exporter]}/metrics", timeout=10.0)
+            assert up in metrics.text.splitlines(), exporter
+
+    flags = [
+        "--prometheus-port", str(ports["prometheus"]),
+        "--alertmanager-port", str(ports["alertmanager"]),
+        "--postgres-exporter-port", str(ports["postgres"]),
+        "--redis-exporter-port", str(ports["redis"]),
+    ]  # fmt: skip
+    code, output = _run_up(tmp_path, flags, env, while_up)
+
+    assert code == 0, output
+    assert "skipped" not in output
+    assert f"http://127.0.0.1:{ports['postgres']}" in output
+    assert f"http://127.0.0.1:{ports['redis']}" in output
+    assert all(port_refused(port) for port in ports.values())

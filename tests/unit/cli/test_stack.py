@@ -57,7 +57,7 @@ def test_rules_says_when_nothing_changed(deploy: Path) -> None:
     result = runner.invoke(stack_app, ["rules", "--deploy-dir", str(deploy)])
 
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == f"unchanged: 4 generated files in {deploy}"
+    assert result.stdout.strip() == f"unchanged: 5 generated files in {deploy}"
     assert {p: p.stat().st_mtime_ns for p in deploy.rglob("*.yml")} == before
 
 
@@ -148,3 +148,21 @@ def test_up_with_a_bad_setting_is_one_line_and_exit_code_2(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: LOG_LEVEL")
+
+
+def test_up_names_the_package_of_an_exporter_it_cannot_find(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_settings: Callable[..., Settings]
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    settings = make_settings(
+        database_url="postgresql+psycopg://app:pg-secret-pw@127.0.0.1:5432/ykmake",
+        redis_url="redis://127.0.0.1:6379/0",
+    )
+
+    result = runner.invoke(stack_app, ["up", "--data-dir", str(tmp_path / "stack")], obj=settings)
+
+    lines = result.output.splitlines()
+    for exporter in ("node-exporter", "postgres-exporter", "redis-exporter"):
+        package = f"prometheus-{exporter}"
+        assert f"{exporter}: skipped, not installed (apt-get install {package})" in lines
+    assert "pg-secret-pw" not in result.output

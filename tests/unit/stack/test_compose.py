@@ -73,7 +73,8 @@ def test_no_obsolete_version_key_and_every_service_of_the_stack(compose: dict[st
     assert "version" not in compose
     assert set(_services(compose)) == {
         "app", "db", "cache", "minio", "createbuckets",
-        "prometheus", "alertmanager", "grafana", "node-exporter",
+        "prometheus", "alertmanager", "grafana",
+        "node-exporter", "postgres-exporter", "redis-exporter",
     }  # fmt: skip
 
 
@@ -113,7 +114,10 @@ def test_grafana_is_provisioned_from_deploy(compose: dict[str, Any]) -> None:
 def test_prometheus_and_alertmanager_reach_compose_services(compose: dict[str, Any]) -> None:
     services = _services(compose)
     # Where each service listens inside the network.
-    listening = {"app": 8000, "alertmanager": 9093, "node-exporter": 9100, "localhost": 9090}
+    listening = {
+        "app": 8000, "alertmanager": 9093, "localhost": 9090,
+        "node-exporter": 9100, "postgres-exporter": 9187, "redis-exporter": 9121,
+    }  # fmt: skip
     prometheus = _deploy("prometheus/prometheus.yml")
     targets = [
         t
@@ -233,3 +237,15 @@ def test_named_volumes_are_declared(compose: dict[str, Any]) -> None:
         if not v.startswith(("./", "/"))
     }
     assert used == set(compose["volumes"])
+
+
+@pytest.mark.parametrize("name", ["node-exporter", "postgres-exporter", "redis-exporter"])
+def test_exporters_run_pinned_images_and_no_password_on_a_command_line(
+    compose: dict[str, Any], name: str
+) -> None:
+    service = _services(compose)[name]
+    _image, _, tag = service["image"].rpartition(":")
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", tag), service["image"]
+    for arg in [*service.get("command", []), *service.get("entrypoint", [])]:
+        assert "PASSWORD}" not in arg, arg
+        assert "password=" not in arg.lower(), arg

@@ -60,7 +60,11 @@ def test_write_generated_rewrites_only_what_changed(tmp_path: Path) -> None:
     written = write_generated(deploy)
 
     assert sorted(p.name for p in written.changed) == ["slo.yml", "slo_test.yml"]
-    assert sorted(p.name for p in written.unchanged) == ["alerts.yml", "recording.yml"]
+    assert sorted(p.name for p in written.unchanged) == [
+        "alerts.yml",
+        "dependencies.yml",
+        "recording.yml",
+    ]
     assert stale_generated(deploy) == []
 
 
