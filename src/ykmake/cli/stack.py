@@ -155,6 +155,36 @@ def _print_urls(rendered: RenderedStack, services: list[RunningService]) -> None
     console.print(f"configs and data under [bold]{rendered.data_dir}[/]; Ctrl-C stops everything.")
 
 
+# The first scrape of every target comes within one scrape interval (15 s) of the start.
+FIRST_SCRAPES_SECONDS = 25.0
+
+
+def _report_first_scrapes(rendered: RenderedStack) -> None:
+    """Each target's health once Prometheus has scraped it, and what to change if it can't."""
+    import httpx
+    from rich.table import Table
+
+    from ykmake.cli._terminal_text import plain
+    from ykmake.stack.targets import first_scrapes
+
+    try:
+        targets = first_scrapes(rendered.url("prometheus"), timeout=FIRST_SCRAPES_SECONDS)
+    except httpx.HTTPError as exc:
+        console.print(plain(f"could not ask Prometheus for its targets: {exc}"))
+        return
+    table = Table(title="First scrapes", title_justify="left")
+    for column in ("job", "target", "health", "error"):
+        table.add_column(column)
+    colours = {"up": "green", "down": "red"}
+    for t in targets:
+        health = plain(t.health, colours.get(t.health, "yellow"))
+        table.add_row(plain(t.job), plain(t.instance), health, plain(t.error))
+    console.print(table)
+    for t in targets:
+        if t.hint is not None:
+            console.print(plain(f"{t.job}: {t.hint}", "yellow"))
+
+
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -266,6 +296,7 @@ def up(
         specs = _specs(rendered, grafana, dependencies, binaries)
         with running_services(specs, ready_timeout=ready_timeout) as services:
             _print_urls(rendered, services)
+            _report_first_scrapes(rendered)
             code = _watch(services)
     except StackError as exc:
         fail(str(exc), 1)

@@ -11,6 +11,7 @@ stop instead.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import shutil
 import subprocess
@@ -41,6 +42,7 @@ from tests.integration.stack.harness import (
     wait_until,
 )
 from tests.support.server import serve
+from ykmake.dashboards import DEPENDENCIES_UID, dashboard_files, panel_queries
 from ykmake.monitoring.alerts.store import AlertStore
 from ykmake.stack import Dependencies, postgres_dependency, redis_dependency
 from ykmake.stack.exporter_metrics import EXPORTER_METRICS
@@ -76,6 +78,7 @@ def own_redis(data_dir: Path) -> Iterator[OwnRedis]:
     argv = [
         _redis_server(), "--port", str(port), "--bind", "127.0.0.1",
         "--save", "", "--appendonly", "no", "--dir", str(data_dir),
+        "--maxmemory", "64mb",  # a limit, as production has: the memory panel draws it
     ]  # fmt: skip
     with (data_dir / "redis.log").open("ab") as log:
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
@@ -108,6 +111,12 @@ def fast_redis_down(deploy_rules: Path, target: Path) -> Path:
         encoding="utf-8",
     )
     return target
+
+
+def dependency_panel_queries() -> dict[str, str]:
+    """ "panel title #n" -> expr, for every query of the dependencies dashboard."""
+    dashboard = json.loads(dashboard_files()[f"{DEPENDENCIES_UID}.json"])
+    return {f"{title} #{i}": expr for i, (title, expr) in enumerate(panel_queries(dashboard))}
 
 
 def metric_names(url: str) -> set[str]:
@@ -153,6 +162,8 @@ def test_exporters_are_scraped_and_a_stopped_redis_alerts_in_slack(
                 timeout=WAIT,
             )
             exposed = {job: metric_names(stack.rendered.url(job)) for job in EXPORTER_METRICS}
+            # Every query of the dependencies dashboard draws something from these exporters.
+            panels = wait_for_data(stack, dependency_panel_queries(), timeout=WAIT)
             assert stored(store, "RedisDown") is None
 
             stop(redis.process)
@@ -162,6 +173,7 @@ def test_exporters_are_scraped_and_a_stopped_redis_alerts_in_slack(
             still_up = [series["value"][1] for series in stack.query("pg_up")]
             assert still_up == ["1"]  # PostgreSQL is still up: only Redis alerts
 
+    assert set(panels) == set(dependency_panel_queries())
     # Every exporter metric a rule queries is one these exporter versions expose.
     for job, names in EXPORTER_METRICS.items():
         assert set(names) - exposed[job] == set(), job

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.integration.stack.fake_app import fake_app
 from tests.integration.stack.harness import free_port, port_refused, require_binaries, wait_until
 
 pytestmark = pytest.mark.integration
@@ -35,9 +36,15 @@ def _ready(url: str) -> bool:
 
 
 def _run_up(
-    tmp_path: Path, ports: list[str], env: dict[str, str], while_up: Callable[[], None]
+    tmp_path: Path,
+    ports: list[str],
+    env: dict[str, str],
+    while_up: Callable[[], None],
+    *,
+    up_line: str = "Ctrl-C stops everything",
 ) -> tuple[int, str]:
-    """Run `stack up` with ``ports`` flags until it is up, call ``while_up``, then Ctrl-C it."""
+    """Run `stack up` with ``ports`` flags until it prints ``up_line``, call ``while_up``,
+    then Ctrl-C it."""
     argv = [
         sys.executable, "-c", STACK, "up",
         "--data-dir", str(tmp_path / "stack"),
@@ -53,7 +60,7 @@ def _run_up(
     reader.start()
     try:
         # Up once it says so: every service (the app too) answered its readiness check.
-        wait_until(lambda: any("Ctrl-C stops everything" in line for line in lines), 120.0, 0.2)
+        wait_until(lambda: any(up_line in line for line in lines), 120.0, 0.2)
         while_up()
         process.send_signal(signal.SIGINT)
         process.wait(timeout=60)
@@ -122,3 +129,20 @@ def test_up_watches_postgresql_and_redis_from_their_urls(tmp_path: Path) -> None
     assert f"http://127.0.0.1:{ports['postgres']}" in output
     assert f"http://127.0.0.1:{ports['redis']}" in output
     assert all(port_refused(port) for port in ports.values())
+
+
+def test_up_reports_each_targets_first_scrape_and_an_unshared_token(tmp_path: Path) -> None:
+    """The processes all start, but Prometheus gets 401 from the app: `stack up` says so, and
+    which setting to share, instead of a success table alone."""
+    require_binaries("prometheus", "alertmanager")
+    flags = ["--prometheus-port", str(free_port()), "--alertmanager-port", str(free_port())]
+    with fake_app("the-apps-token") as app:
+        flags += ["--app-port", str(app.port)]
+        env = _clean_env(METRICS_TOKEN="not-the-apps-token")
+        code, output = _run_up(tmp_path, flags, env, lambda: None, up_line="METRICS_TOKEN")
+    assert code == 0, output
+    assert "First scrapes" in output
+    report = output[output.index("First scrapes") :]
+    assert "prometheus" in report
+    assert "401" in report
+    assert "ykmake: the app refuses Prometheus' token" in report
