@@ -187,6 +187,8 @@ class AlertStore:
         quiet = now - alert.last_seen > self.storm_window
         alert.occurrences += occurrences
         alert.last_seen = now
+        if details:  # the newest occurrence's (its request id), over what the first said
+            alert.details = {**(alert.details or {}), **details}
         if Severity(severity).rank > Severity(alert.severity).rank:
             alert.severity = severity  # an escalation is worth the louder colour
         kind = None
@@ -205,7 +207,9 @@ class AlertStore:
         )
         if in_flight:
             return None  # the queued message will carry this occurrence's count
-        if quiet:
+        if quiet or alert.notified_at is None:
+            # Quiet for a window, or nobody was ever told (Slack was off, or its message
+            # failed for good): this occurrence is news, not a repeat to fold.
             session.add(self._notification(alert, NotificationKind.NEW, now))
             return NotificationKind.NEW
         due = (alert.notified_at or alert.first_seen) + self.storm_window
