@@ -339,9 +339,7 @@ def test_an_alert_whose_message_failed_for_good_is_told_at_its_next_occurrence(
     assert [header_text(m) for m in fake_slack.messages] == ["[ERROR] lost message"]
 
 
-def test_storm_control_holds_with_the_database_down(
-    path: AlertPath, fake_slack: FakeSlack
-) -> None:
+def test_storm_control_holds_with_the_database_down(path: AlertPath, fake_slack: FakeSlack) -> None:
     """1,000 identical alerts while the database is unreachable: Slack hears the first one,
     directly from the journal; the rest fold into it when the journal is replayed, and the
     replay sends nothing more (a digest waits for the end of the window)."""
