@@ -207,12 +207,15 @@ class AlertStore:
         )
         if in_flight:
             return None  # the queued message will carry this occurrence's count
-        if quiet or alert.notified_at is None:
+        # Read again now that this transaction writes (the count above flushed the alert): on
+        # SQLite the alert was read before, outside it, and a message sent since would be missed.
+        notified_at = session.scalar(select(Alert.notified_at).where(Alert.id == alert.id))
+        if quiet or notified_at is None:
             # Quiet for a window, or nobody was ever told (Slack was off, or its message
             # failed for good): this occurrence is news, not a repeat to fold.
             session.add(self._notification(alert, NotificationKind.NEW, now))
             return NotificationKind.NEW
-        due = (alert.notified_at or alert.first_seen) + self.storm_window
+        due = notified_at + self.storm_window
         session.add(self._notification(alert, NotificationKind.DIGEST, max(now, due)))
         return NotificationKind.DIGEST
 
