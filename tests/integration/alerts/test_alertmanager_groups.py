@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,8 +22,13 @@ from tests.integration.alerts.test_alertmanager_webhook import (
     slack_settings,
     store_of,
 )
+from tests.support.alerts import build_alert_path, deliver_until
 from tests.support.server import serve, wait_until
-from ykmake.monitoring.alerts.alertmanager import WEBHOOK_PATH
+from ykmake.monitoring.alerts.alertmanager import (
+    WEBHOOK_PATH,
+    AlertmanagerPayload,
+    AlertmanagerWebhook,
+)
 from ykmake.monitoring.alerts.database import make_engine
 from ykmake.monitoring.alerts.slack_group_message import GroupedAlert, GroupNotice
 from ykmake.monitoring.alerts.slack_message import MAX_BLOCKS, MAX_HEADER_TEXT, MAX_SECTION_TEXT
@@ -224,3 +230,28 @@ def test_the_rule_a_reminder_after_the_window_and_resolved_waits_for_firing(
         assert alert["occurrences"] == 3
     finally:
         engine.dispose()
+
+
+def test_with_the_database_down_the_group_is_journalled_and_told_alert_by_alert(
+    database_url: str, tmp_path: Path, fake_slack: FakeSlack
+) -> None:
+    path = build_alert_path(database_url, tmp_path, fake_slack)
+    webhook = AlertmanagerWebhook(
+        path.service, guard=lambda _request: None, max_body_bytes=1 << 20, log=path.service.log
+    )
+    try:
+        path.outage.go_down()
+        two = group(instance_alert(0), instance_alert(1))
+        firing = webhook.apply(AlertmanagerPayload.model_validate(two))
+        assert (firing.firing, firing.spooled, firing.store_errors) == (2, 2, 0)
+        resolved = group(instance_alert(0, status="resolved"), instance_alert(1))
+        assert webhook.apply(AlertmanagerPayload.model_validate(resolved)).store_errors == 1  # 503
+        path.outage.come_back()
+        deliver_until(path, lambda: len(fake_slack.messages) >= 2)
+        # The journal's alerts, one message each (the second re-sent too: "occurred 2 times").
+        headers = [header(m) for m in fake_slack.messages]
+        assert len(headers) == 2
+        assert all(h.startswith("[CRITICAL] YkMakeInstanceDown: instance unrea") for h in headers)
+        assert path.store.list_alerts(source="alertmanager")[1] == 2
+    finally:
+        path.close()
