@@ -28,6 +28,7 @@ from ykmake.monitoring.alerts.direct import ChannelGate, DirectSlack
 from ykmake.monitoring.alerts.models import utcnow
 from ykmake.monitoring.alerts.service import AlertService
 from ykmake.monitoring.alerts.slack_delivery import DeliveryResult, SlackSender
+from ykmake.monitoring.alerts.slack_group_message import GroupNotice, build_group_message
 from ykmake.monitoring.alerts.slack_message import build_message
 from ykmake.monitoring.alerts.store import Claimed
 from ykmake.monitoring.alerts.vocabulary import NotificationKind, NotificationStatus, Severity
@@ -60,7 +61,17 @@ def message_for(
     claimed: Claimed, service: str, environment: str, redactor: Redactor | None = None
 ) -> dict[str, Any]:
     """The Slack message of one notification, built from the alert as it is now (redacted
-    again with ``redactor``: a row an older version stored may hold a secret)."""
+    again with ``redactor``: a row an older version stored may hold a secret). A group
+    notification says what its group was when it was queued."""
+    if claimed.group is not None:
+        notice = GroupNotice.from_json(claimed.group)
+        return build_group_message(
+            notice,
+            service=service,
+            environment=environment,
+            timestamp=notice.at or datetime.fromisoformat(claimed.alert["last_seen"]),
+            redactor=redactor,
+        )
     alert = claimed.alert
     timestamp = datetime.fromisoformat(alert["last_seen"])
     title, severity = alert["title"], alert["severity"]

@@ -27,7 +27,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -36,8 +36,9 @@ from typing import Any, Final
 
 from ykmake.monitoring.alerts.fingerprint import alert_fingerprint
 from ykmake.monitoring.alerts.slack_delivery import SlackSender
+from ykmake.monitoring.alerts.slack_group_message import GroupNotice
 from ykmake.monitoring.alerts.spool import AlertSpool, JournalFolder
-from ykmake.monitoring.alerts.store import AlertStore, RecordResult
+from ykmake.monitoring.alerts.store import AlertStore, GroupResult, RecordResult
 from ykmake.monitoring.alerts.vocabulary import AlertSource, Severity
 from ykmake.monitoring.logs.redaction import Redactor
 
@@ -117,6 +118,40 @@ class AlertService:
                 return result.alert
         self._write_journal(record, or_database=False)
         return None
+
+    def record_group(
+        self,
+        group_key: str,
+        firing: Sequence[Mapping[str, Any]],
+        resolved: Sequence[str],
+        notice: GroupNotice,
+    ) -> GroupResult | None:
+        """Store an Alertmanager group's alerts (``firing``: :meth:`send_alert`'s arguments
+        with a ``fingerprint`` and ``source`` each; ``resolved``: fingerprints) with at most one
+        notification for them all. None when the database failed, and nothing was stored:
+        the caller then takes the alerts one at a time, which the journal keeps."""
+        if self.database_down:
+            return None
+        records = [
+            record
+            for fields in firing
+            if (record := self._prepare(**fields)) is not None  # each one redacted
+        ]
+        try:
+            result = self.store.record_group(group_key, records, resolved, notice)
+        except Exception as exc:  # noqa: BLE001 - any database failure: one at a time instead
+            self._database_failed(exc)
+            return None
+        self.log.info(
+            "alert group saved to database",
+            stored=result.stored,
+            created=result.created,
+            resolved=result.resolved,
+            notification=result.notification,
+        )
+        if result.notification is not None and self.on_recorded is not None:
+            self.on_recorded()
+        return result
 
     def submit(
         self,
