@@ -18,6 +18,7 @@ from tests.support.server import free_port, serve, wait_until
 from tests.support.services import missing
 from ykmake.monitoring.alerts.alertmanager import WEBHOOK_PATH
 from ykmake.monitoring.alerts.database import make_engine
+from ykmake.monitoring.alerts.slack_message import RESOLVED_COLOR
 from ykmake.monitoring.alerts.store import AlertStore
 from ykmake.stack.processes import ServiceSpec, running_services
 
@@ -124,7 +125,8 @@ def test_firing_then_resolved_reach_the_store_and_slack(
     assert response.status_code == 200
     assert response.json()["resolved"] == 1
     fake_slack.wait_for(3, timeout=10)
-    assert header(fake_slack.messages[-1]) == "[INFO] Resolved: HighErrorRate: 5xx above 5%"
+    assert header(fake_slack.messages[-1]) == "[RESOLVED] HighErrorRate: 5xx above 5%"
+    assert fake_slack.messages[-1]["attachments"][0]["color"] == RESOLVED_COLOR == "#2eb67d"
     statuses = {a["fingerprint"]: a["status"] for a in store_of(app).list_alerts()[0]}
     assert statuses == {"am:aaaa000000000001": "resolved", "am:aaaa000000000002": "open"}
 
@@ -158,7 +160,7 @@ def test_resolved_while_slack_is_down_arrives_after_the_firing_message(
     assert client.post(WEBHOOK_PATH, json=resolve, headers=AUTH).json()["resolved"] == 1
     fake_slack.come_back()
     wait_until(lambda: len(fake_slack.messages) == 2, timeout=15)
-    assert [header(m) for m in fake_slack.messages] == ["[CRITICAL] Blip", "[INFO] Resolved: Blip"]
+    assert [header(m) for m in fake_slack.messages] == ["[CRITICAL] Blip", "[RESOLVED] Blip"]
 
 
 def test_resolving_before_delivery_queues_resolved_behind_the_first_message(
@@ -311,5 +313,5 @@ def test_a_real_alertmanager_fires_and_resolves_through_the_webhook(
         wait_until(lambda: len(fake_slack.messages) == 2, timeout=10)
     assert [header(m) for m in fake_slack.messages] == [
         "[CRITICAL] YkMakeTest: from a real Alertmanager",
-        "[INFO] Resolved: YkMakeTest: from a real Alertmanager",
+        "[RESOLVED] YkMakeTest: from a real Alertmanager",
     ]

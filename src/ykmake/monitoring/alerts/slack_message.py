@@ -1,8 +1,9 @@
 """Build the Slack message for an alert: the seed's ``sendAlert`` layout, within Slack's limits.
 
-Layout (one attachment coloured by severity)::
+Layout (one attachment coloured by severity, or green once resolved)::
 
     header   [SEVERITY] title                      (storm digest: "· occurred N times since …")
+             [RESOLVED] title                      (the alert was resolved)
     section  message
     section  storm digest line                     (only for a digest)
     divider + section(s) "*key*: ```json```"      (only with details)
@@ -33,6 +34,8 @@ __all__ = [
     "MAX_FALLBACK_TEXT",
     "MAX_HEADER_TEXT",
     "MAX_SECTION_TEXT",
+    "RESOLVED_COLOR",
+    "RESOLVED_WORD",
     "build_message",
     "truncate",
 ]
@@ -44,6 +47,10 @@ COLORS: Final[Mapping[str, str]] = {
     Severity.CRITICAL: "#ff0000",
 }
 _UNKNOWN_COLOR: Final = "#9e9e9e"  # an unexpected severity still gets delivered, in grey
+# A resolved alert's header says so in place of its severity, and it is green whatever the
+# severity was: at a glance, a message that needs nothing from the reader.
+RESOLVED_WORD: Final = "RESOLVED"
+RESOLVED_COLOR: Final = "#2eb67d"
 
 # Slack's documented limits (Block Kit reference, chat.postMessage).
 MAX_HEADER_TEXT: Final = 150
@@ -73,6 +80,7 @@ def build_message(
     occurrences: int | None = None,
     digest_since: datetime | None = None,
     redactor: Redactor | None = None,
+    resolved: bool = False,
 ) -> dict[str, Any]:
     """Return the ``chat.postMessage`` kwargs (minus ``channel``) for one alert.
 
@@ -84,11 +92,13 @@ def build_message(
         occurrences, digest_since: set for a storm digest ("occurred N times since HH:MM").
         redactor: masks secrets in the title, message and details (by default the shapes
             of secrets only, without the configured secrets' values).
+        resolved: the alert was resolved: ``[RESOLVED] title``, in green.
     """
     redactor = redactor or _shapes_only
     title, message = redactor.scrub(str(title)), redactor.scrub(str(message))
     level = str(severity).lower()
-    label = f"[{level.upper()}]"
+    label = f"[{RESOLVED_WORD if resolved else level.upper()}]"
+    color = RESOLVED_COLOR if resolved else COLORS.get(level, _UNKNOWN_COLOR)
     digest = _digest_phrase(occurrences, digest_since, timestamp)
     clean_title = " ".join(str(title).split())
 
@@ -110,7 +120,7 @@ def build_message(
         fallback = f"{fallback}: {message}"
     return {
         "text": truncate(_escape(fallback), MAX_FALLBACK_TEXT),
-        "attachments": [{"color": COLORS.get(level, _UNKNOWN_COLOR), "blocks": blocks}],
+        "attachments": [{"color": color, "blocks": blocks}],
     }
 
 

@@ -15,6 +15,8 @@ from ykmake.monitoring.alerts.slack_message import (
     MAX_FALLBACK_TEXT,
     MAX_HEADER_TEXT,
     MAX_SECTION_TEXT,
+    RESOLVED_COLOR,
+    RESOLVED_WORD,
     build_message,
     truncate,
 )
@@ -96,6 +98,16 @@ def test_layout_per_severity(severity: str, color: str) -> None:
     assert header == {"type": "plain_text", "text": f"{label} Database unreachable", "emoji": True}
     assert blocks_of(msg)[1]["text"] == {"type": "mrkdwn", "text": "connection refused"}
     assert section_texts(msg)[1] == '*path*: ```"/users"```'
+
+
+@pytest.mark.parametrize("severity", ["info", "critical", "bogus"])
+def test_a_resolved_alert_says_so_in_green_whatever_its_severity(severity: str) -> None:
+    msg = build(severity, title="Payment provider down", resolved=True)
+
+    assert header_text(msg) == "[RESOLVED] Payment provider down"
+    assert msg["text"] == "[RESOLVED] Payment provider down: connection refused"
+    assert msg["attachments"][0]["color"] == RESOLVED_COLOR == "#2eb67d"
+    assert f"[{RESOLVED_WORD}]" == "[RESOLVED]"
 
 
 def test_context_line_has_service_environment_and_slack_date() -> None:
