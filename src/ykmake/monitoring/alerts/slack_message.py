@@ -6,7 +6,8 @@ Layout (one attachment coloured by severity, or green once resolved)::
              [RESOLVED] title                      (the alert was resolved)
     section  message
     section  storm digest line                     (only for a digest)
-    divider + section(s) "*key*: ```json```"      (only with details)
+    divider + section(s) "*key*: ```json```"      (only with details; a multi-line text such
+                                                   as a stack as it reads, cut in the middle)
     divider
     context  *Service*: … | *Environment*: … | *Timestamp*: <!date^…>
 
@@ -24,6 +25,7 @@ from typing import Any, Final
 
 import orjson
 
+from ykmake.monitoring.alerts.stack_text import cut_middle
 from ykmake.monitoring.alerts.vocabulary import Severity
 from ykmake.monitoring.logs.redaction import Redactor
 
@@ -63,6 +65,7 @@ _MAX_LABEL: Final = 200  # service, environment, a detail key: keeps their lines
 _MAX_DEPTH: Final = 32  # deeper (or cyclic) values are shown by repr
 _JSON_OPTS: Final = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
 _FENCE: Final = "```"
+_CUT_ATTEMPTS: Final = 4  # escapes rarely lengthen a stack by much: two tries fit it
 _PARTIAL_ENTITY: Final = re.compile(r"&(a|am|amp|l|lt|g|gt)?$")
 
 _shapes_only: Final = Redactor()
@@ -217,9 +220,29 @@ def _detail_sections(safe: Mapping[str, Any], budget: int) -> list[dict[str, Any
 
 def _detail_entry(key: str, value: Any) -> str:
     prefix = f"*{truncate(_escape(key), _MAX_LABEL)}*: {_FENCE}"
-    body = _escape(_to_json(value)).replace(_FENCE, "`\u200b`\u200b`")  # keep the fence closed
     room = MAX_SECTION_TEXT - len(prefix) - len(_FENCE)
-    return f"{prefix}{truncate(body, room)}{_FENCE}"
+    if isinstance(value, str) and "\n" in value:  # a stack: as it reads, not a JSON string
+        return f"{prefix}{_text_block(value, room)}{_FENCE}"
+    return f"{prefix}{truncate(_code(_to_json(value)), room)}{_FENCE}"
+
+
+def _text_block(text: str, room: int) -> str:
+    """Multi-line text with its newlines, cut in the middle (:mod:`.stack_text`) to fit
+    ``room`` once escaped: the escapes lengthen it, so the cut is tried again a little
+    shorter until it fits."""
+    limit = room
+    for _ in range(_CUT_ATTEMPTS):
+        body = _code(cut_middle(text, limit))
+        if len(body) <= room:
+            return body
+        limit -= len(body) - room
+    return truncate(body, room)
+
+
+def _code(text: str) -> str:
+    """``text`` for a code block: escaped, and a fence inside it broken so the block stays
+    closed."""
+    return _escape(text).replace(_FENCE, "`\u200b`\u200b`")
 
 
 def _to_json(value: Any) -> str:

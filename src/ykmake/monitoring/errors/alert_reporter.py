@@ -9,6 +9,7 @@ from collections.abc import Awaitable
 from typing import Any, Final
 
 from ykmake.monitoring.alerts.service import AlertService
+from ykmake.monitoring.alerts.stack_text import cut_middle
 from ykmake.monitoring.alerts.vocabulary import AlertSource, Severity
 from ykmake.monitoring.errors.capture import (
     ErrorMonitor,
@@ -19,7 +20,9 @@ from ykmake.monitoring.errors.capture import (
 from ykmake.monitoring.logs.lines import bind_request_context, get_request_context
 
 __all__ = ["AlertReporter", "DurableCapture"]
-_MAX_STACK = 2500
+# The stored stack: a deep one keeps its first line and its innermost frames (the Slack
+# message cuts it further, to fit its section).
+_MAX_STACK: Final = 6000
 # A local fsync takes milliseconds; a disk that hangs must not hold the 500 for good.
 _DURABLE_WAIT_SECONDS: Final = 5.0
 
@@ -39,7 +42,7 @@ class AlertReporter:
         if not self.should_alert(occurrence.error, occurrence.context):
             return None
         details = _details(occurrence)
-        details["stack"] = stack[-_MAX_STACK:]
+        details["stack"] = cut_middle(stack.rstrip("\n"), _MAX_STACK)
         return self.service.submit(
             Severity.ERROR,
             _title(occurrence),

@@ -1,0 +1,90 @@
+"""What an alert tells the person who reads it, in the store and in Slack: a deep stack cut
+in the middle, the request it came from, the context its caller gave — on SQLite and
+PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fakes.slack_server import FakeSlack
+from tests.support.server import serve, wait_until
+from ykmake.monitoring.alerts.slack_message import MAX_SECTION_TEXT
+
+pytestmark = pytest.mark.integration
+
+DEPTH = 200  # frames, two lines each: a stack far longer than the store or Slack keeps
+
+
+class DeepError(Exception):
+    pass
+
+
+def _ping(n: int) -> None:
+    if n == 0:
+        raise DeepError("card declined")
+    _pong(n - 1)
+
+
+def _pong(n: int) -> None:
+    _ping(n)  # two functions in turn, so Python does not fold the repeats itself
+
+
+def deep() -> None:
+    _ping(DEPTH)
+
+
+def alerting_app(app_factory: Callable[..., Any], database_url: str, fake_slack: FakeSlack) -> Any:
+    return app_factory(
+        database_url=database_url,
+        slack_api_url=fake_slack.base_url,
+        slack_token="xoxb-test",
+        slack_channel="#alerts",
+        alert_worker_interval_seconds=0.05,
+    )
+
+
+def the_alert(app: Any) -> dict[str, Any]:
+    store = app.state.monitoring.alerts.store
+    wait_until(lambda: store.list_alerts()[1] == 1, timeout=10)
+    (alert,) = store.list_alerts()[0]
+    return dict(alert)
+
+
+def detail_texts(message: dict[str, Any]) -> list[str]:
+    blocks = message["attachments"][0]["blocks"]
+    return [b["text"]["text"] for b in blocks if b["type"] == "section"][1:]
+
+
+def test_a_deep_stack_keeps_its_start_and_innermost_frames_in_the_store_and_slack(
+    app_factory: Callable[..., Any], database_url: str, fake_slack: FakeSlack
+) -> None:
+    app = alerting_app(app_factory, database_url, fake_slack)
+    app.add_api_route("/deep", deep)
+    with serve(app) as base:
+        assert httpx.get(f"{base}/deep").status_code == 500
+        fake_slack.wait_for(1, timeout=10)
+        alert = the_alert(app)
+
+    stack = alert["details"]["stack"]
+    lines = stack.split("\n")
+    assert lines[0] == "Traceback (most recent call last):"
+    assert lines[-1] == f"{__name__}.DeepError: card declined"
+    assert "in _ping\n    raise DeepError" in stack  # the innermost frame
+    (marker,) = [line for line in lines if line.endswith("lines cut …")]
+    assert marker.startswith("… ")
+    assert len(stack) <= 6000
+    (section,) = [t for t in detail_texts(fake_slack.messages[0]) if t.startswith("*stack*")]
+    assert len(section) <= MAX_SECTION_TEXT
+    opening = "*stack*: ```"
+    shown = section[len(opening) : section.index("```", len(opening))]  # the code block
+    assert shown.startswith("Traceback (most recent call last):\n")
+    assert shown.endswith(f"\n{__name__}.DeepError: card declined")
+    assert "in _ping\n    raise DeepError" in shown
+    assert "\\n" not in shown
+    # The stored stack, cut again for Slack's smaller room, still counts every line cut.
+    (slack_marker,) = [line for line in shown.split("\n") if line.endswith("lines cut …")]
+    assert int(slack_marker.split()[1]) > int(marker.split()[1])
