@@ -4,6 +4,8 @@ PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +13,9 @@ import httpx
 import pytest
 
 from tests.fakes.slack_server import FakeSlack
+from tests.integration.alerts.support import header
 from tests.support.server import serve, wait_until
+from ykmake.monitoring.alerts import send_alert
 from ykmake.monitoring.alerts.slack_message import MAX_SECTION_TEXT
 
 pytestmark = pytest.mark.integration
@@ -88,3 +92,40 @@ def test_a_deep_stack_keeps_its_start_and_innermost_frames_in_the_store_and_slac
     # The stored stack, cut again for Slack's smaller room, still counts every line cut.
     (slack_marker,) = [line for line in shown.split("\n") if line.endswith("lines cut …")]
     assert int(slack_marker.split()[1]) > int(marker.split()[1])
+
+
+def test_alerts_sent_during_a_request_carry_its_request_id(
+    app_factory: Callable[..., Any], database_url: str, fake_slack: FakeSlack
+) -> None:
+    app = alerting_app(app_factory, database_url, fake_slack)
+    service = app.state.monitoring.alerts.service
+
+    def from_a_thread() -> None:  # a sync route: FastAPI runs it in its thread pool
+        send_alert("warning", "module send_alert", "from a sync route")
+        app.state.monitoring.send_alert("warning", "Monitoring.send_alert", "from a sync route")
+
+    async def from_the_loop() -> None:
+        await asyncio.wrap_future(service.submit("warning", "submitted", "from the event loop"))
+        send_alert("warning", "their own id", "kept", {"request_id": "the caller's"})
+
+    app.add_api_route("/thread", from_a_thread)
+    app.add_api_route("/loop", from_the_loop)
+    with serve(app) as base:
+        thread_id = httpx.get(f"{base}/thread").headers["x-request-id"]
+        loop_id = httpx.get(f"{base}/loop").headers["x-request-id"]
+        send_alert("warning", "outside", "no request")
+        store = app.state.monitoring.alerts.store
+        wait_until(lambda: store.list_alerts()[1] == 5, timeout=10)
+        alerts = {a["title"]: a["details"] for a in store.list_alerts()[0]}
+        fake_slack.wait_for(5, timeout=10)
+        messages = {header(m): json.dumps(m) for m in fake_slack.messages}
+
+    assert alerts == {
+        "module send_alert": {"request_id": thread_id},
+        "Monitoring.send_alert": {"request_id": thread_id},
+        "submitted": {"request_id": loop_id},
+        "their own id": {"request_id": "the caller's"},
+        "outside": None,
+    }
+    assert thread_id in messages["[WARNING] module send_alert"]
+    assert loop_id in messages["[WARNING] submitted"]
