@@ -14,9 +14,12 @@ import pytest
 
 from tests.fakes.slack_server import FakeSlack
 from tests.integration.alerts.support import header
+from tests.support.logs import read_lines
 from tests.support.server import serve, wait_until
+from ykmake.monitoring import capture_error
 from ykmake.monitoring.alerts import send_alert
 from ykmake.monitoring.alerts.slack_message import MAX_SECTION_TEXT
+from ykmake.monitoring.logs.redaction import REDACTED
 
 pytestmark = pytest.mark.integration
 
@@ -129,3 +132,58 @@ def test_alerts_sent_during_a_request_carry_its_request_id(
     }
     assert thread_id in messages["[WARNING] module send_alert"]
     assert loop_id in messages["[WARNING] submitted"]
+
+
+class PaymentProviderError(Exception):
+    pass
+
+
+def test_capture_error_extra_fields_reach_the_alert_and_slack_redacted(
+    app_factory: Callable[..., Any], database_url: str, fake_slack: FakeSlack
+) -> None:
+    app = alerting_app(app_factory, database_url, fake_slack)
+
+    def pay(order_id: int) -> dict[str, str]:
+        try:
+            raise PaymentProviderError("card declined")
+        except PaymentProviderError as exc:
+            extra = {"order_id": order_id, "password": "hunter2"}
+            if order_id == 7:
+                capture_error(exc, {"status_code": 502, "route": "/pay/{order_id}"}, extra=extra)
+            else:
+                app.state.monitoring.capture_error(exc, {"status_code": 502}, extra=extra)
+        return {"status": "deferred"}
+
+    app.add_api_route("/pay/{order_id}", pay)
+    with serve(app) as base:
+        request_id = httpx.get(f"{base}/pay/7").headers["x-request-id"]
+        alert = the_alert(app)
+        fake_slack.wait_for(1, timeout=10)
+        (message,) = fake_slack.messages
+        app.state.monitoring.errors.flush()
+        assert httpx.get(f"{base}/pay/8").status_code == 200  # a repeat, by the other door
+        store = app.state.monitoring.alerts.store
+        wait_until(lambda: store.list_alerts()[0][0]["occurrences"] == 2, timeout=10)
+
+    details = alert["details"]
+    assert details["order_id"] == 7
+    assert details["password"] == REDACTED
+    assert details["request_id"] == request_id
+    assert (details["route"], details["status_code"]) == ("/pay/{order_id}", 502)
+    assert "path" not in details
+    texts = detail_texts(message)
+    assert "*order_id*: ```7```" in texts[0]
+    assert f'*password*: ```"{REDACTED}"```' in texts[0]
+    assert "hunter2" not in json.dumps(message)
+    (line,) = [
+        ln
+        for ln in read_lines(app.state.settings.log_dir / "error.log")
+        if ln.get("error_type") == "PaymentProviderError" and not ln.get("repeat")
+    ]
+    assert (line["order_id"], line["password"], line["status_code"]) == (7, REDACTED, 502)
+    (repeat_line,) = [
+        ln
+        for ln in read_lines(app.state.settings.log_dir / "error.log")
+        if ln.get("error_type") == "PaymentProviderError" and ln.get("repeat")
+    ]
+    assert (repeat_line["order_id"], repeat_line["password"]) == (8, REDACTED)

@@ -23,6 +23,9 @@ __all__ = ["AlertReporter", "DurableCapture"]
 # The stored stack: a deep one keeps its first line and its innermost frames (the Slack
 # message cuts it further, to fit its section).
 _MAX_STACK: Final = 6000
+# Context keys already in the details above, or (``path``) left to the lines: the route
+# template says where, and a raw path may carry ids the alert is better without.
+_MAPPED: Final = frozenset({"request_id", "route", "method", "status_code", "path"})
 # A local fsync takes milliseconds; a disk that hangs must not hold the 500 for good.
 _DURABLE_WAIT_SECONDS: Final = 5.0
 
@@ -75,6 +78,8 @@ def _message(error: BaseException) -> str:
 
 
 def _details(occurrence: Occurrence) -> dict[str, Any]:
+    """The toolkit's fields, then the caller's own (``order_id``…): the service redacts them
+    all before they are stored."""
     request, context = get_request_context(), occurrence.context
     details: dict[str, Any] = {
         "request_id": request.get("request_id", context.get("request_id")),
@@ -85,7 +90,11 @@ def _details(occurrence: Occurrence) -> dict[str, Any]:
         "sentry_event_id": occurrence.sentry_event_id,
         "user_id": request.get("user_id"),
     }
-    return {k: v for k, v in details.items() if v is not None}
+    details = {k: v for k, v in details.items() if v is not None}
+    for key, value in context.items():
+        if key not in _MAPPED:
+            details.setdefault(key, value)
+    return details
 
 
 class DurableCapture:
