@@ -221,7 +221,7 @@ def _detail_sections(safe: Mapping[str, Any], budget: int) -> list[dict[str, Any
 def _detail_entry(key: str, value: Any) -> str:
     prefix = f"*{truncate(_escape(key), _MAX_LABEL)}*: {_FENCE}"
     room = MAX_SECTION_TEXT - len(prefix) - len(_FENCE)
-    if isinstance(value, str) and "\n" in value:  # a stack: as it reads, not a JSON string
+    if isinstance(value, str) and "\n" in value:  # a stack: as it reads, not as JSON
         return f"{prefix}{_text_block(value, room)}{_FENCE}"
     return f"{prefix}{truncate(_code(_to_json(value)), room)}{_FENCE}"
 
