@@ -265,7 +265,7 @@ def test_resolving_drops_a_pending_digest_without_a_failed_delivery(
     path.deliver()
     assert [header_text(m) for m in fake_slack.messages] == [
         "[ERROR] short storm",
-        "[INFO] Resolved: short storm",
+        "[RESOLVED] short storm",
     ]
 
 

@@ -31,7 +31,7 @@ from ykmake.monitoring.alerts.slack_delivery import DeliveryResult, SlackSender
 from ykmake.monitoring.alerts.slack_group_message import GroupNotice, build_group_message
 from ykmake.monitoring.alerts.slack_message import build_message
 from ykmake.monitoring.alerts.store import Claimed
-from ykmake.monitoring.alerts.vocabulary import NotificationKind, NotificationStatus, Severity
+from ykmake.monitoring.alerts.vocabulary import NotificationKind, NotificationStatus
 from ykmake.monitoring.logs.redaction import Redactor
 
 __all__ = ["DeliveryStats", "OutboxWorker", "message_for"]
@@ -77,11 +77,12 @@ def message_for(
     title, severity = alert["title"], alert["severity"]
     occurrences: int | None = None
     since = None
+    resolved = False
     if claimed.kind == NotificationKind.DIGEST:
         occurrences = max(alert["occurrences"] - claimed.notified_occurrences, 1)
         since = claimed.notified_at or datetime.fromisoformat(alert["first_seen"])
     elif claimed.kind == NotificationKind.RESOLVED:
-        title, severity = f"Resolved: {title}", Severity.INFO
+        resolved = True  # "[RESOLVED] title", in green, whatever the severity
     elif alert["occurrences"] > 1:  # a "new" message sent after some repeats piled up
         occurrences = alert["occurrences"]
         since = datetime.fromisoformat(alert["first_seen"])
@@ -98,6 +99,7 @@ def message_for(
         occurrences=occurrences,
         digest_since=since,
         redactor=redactor,
+        resolved=resolved,
     )
 
 

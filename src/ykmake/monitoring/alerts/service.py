@@ -40,6 +40,7 @@ from ykmake.monitoring.alerts.slack_group_message import GroupNotice
 from ykmake.monitoring.alerts.spool import AlertSpool, JournalFolder
 from ykmake.monitoring.alerts.store import AlertStore, GroupResult, RecordResult
 from ykmake.monitoring.alerts.vocabulary import AlertSource, Severity
+from ykmake.monitoring.logs.lines import get_request_id
 from ykmake.monitoring.logs.redaction import Redactor
 
 __all__ = ["AlertService"]
@@ -108,7 +109,9 @@ class AlertService:
         fingerprint: str | None = None,
     ) -> dict[str, Any] | None:
         """Store an alert and queue its notification; returns the stored alert (None when it
-        went to the journal). Never raises, never waits for Slack."""
+        went to the journal). Sent during a request, its details carry the request's id.
+        Never raises, never waits for Slack."""
+        details = _with_request_id(details, source)
         record = self._prepare(severity, title, message, details, source, fingerprint)
         if record is None:
             return None
@@ -162,7 +165,10 @@ class AlertService:
         **kw: Any,
     ) -> concurrent.futures.Future[None]:
         """Journal an alert on the journal thread; the future is done once it is durable.
-        For callers on the event loop: they never wait for the disk, let alone the database."""
+        For callers on the event loop: they never wait for the disk, let alone the database.
+        Sent during a request, its details carry the request's id."""
+        # Read here: the journal thread does not run in the request's context.
+        details = _with_request_id(details, kw.get("source", AlertSource.APP))
         future = self._journal.submit(
             partial(self._journal_alert, severity, title, message, details, **kw)
         )
@@ -396,6 +402,18 @@ class AlertService:
         self._journal.shutdown(wait=True)
         self._apply.shutdown(wait=True)
         self.spool.close()
+
+
+def _with_request_id(details: Mapping[str, Any] | None, source: str) -> Mapping[str, Any] | None:
+    """``details`` with the current request's id, for an alert the app's code sends during a
+    request: the id that finds the request's log lines. Not when the caller gave one, and not
+    for an Alertmanager alert (its request is the webhook's delivery, of no interest)."""
+    if source != AlertSource.APP:
+        return details
+    request_id = get_request_id()
+    if request_id is None or (details is not None and "request_id" in details):
+        return details
+    return {**(details or {}), "request_id": request_id}
 
 
 def _severity(value: str) -> Severity:
