@@ -4,9 +4,7 @@ database switched to read-only."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -80,21 +78,3 @@ def test_ready_names_the_database_when_it_cannot_take_writes(
     expected = "OperationalError (SQLITE_BUSY)" if "sqlite" in database_url else "read-only"
     assert body["checks"] == {"database": f"failed: {expected}"}
     assert response.elapsed.total_seconds() < 1.0
-
-
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to a file whatever its mode")
-def test_ready_names_the_database_when_its_sqlite_file_is_read_only(
-    app_factory: Callable[..., Any], tmp_path: Path
-) -> None:
-    app = app_factory()
-    path = sqlite_file(str(app.state.settings.database_url))
-    with serve(app) as base:
-        assert httpx.get(f"{base}/ready").status_code == 200
-        path.chmod(stat.S_IRUSR)
-        try:
-            response = httpx.get(f"{base}/ready")
-        finally:
-            path.chmod(stat.S_IRUSR | stat.S_IWUSR)
-
-    assert response.status_code == 503
-    assert response.json()["checks"] == {"database": "failed: OperationalError (SQLITE_READONLY)"}
