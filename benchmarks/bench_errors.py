@@ -55,7 +55,7 @@ from fastapi import FastAPI
 from benchmarks.bench_asgi import Lifespan, _read, http_scope
 from benchmarks.bench_http import _RPS, _free_port, _wait_ready
 from benchmarks.bench_scrape import Latency, wrk_latency
-from benchmarks.variants import Built
+from benchmarks.variants import Built, monitored
 
 __all__ = [
     "FAILING_VARIANTS",
@@ -165,29 +165,7 @@ def base_app() -> FastAPI:
 
 def _toolkit(workdir: Path, dsn: str | None) -> Built:
     """As ``variants``' full variant: production settings, log files and alerts in ``workdir``."""
-    from ykmake.monitoring.settings import MonitoringSettings
-    from ykmake.monitoring.setup import setup_monitoring
-
-    workdir.mkdir(parents=True, exist_ok=True)
-    overrides: dict[str, Any] = {
-        "environment": "production",
-        "metrics_token": "bench-token",
-        "alert_database_url": f"sqlite:///{workdir / 'bench.db'}",
-        "log_dir": workdir / "logs",
-        "alert_spool_dir": workdir / "spool",
-    }
-    if dsn is not None:
-        overrides |= {"sentry_dsn": dsn, "sentry_traces_sample_rate": 0.0}
-    app = base_app()
-    mon = setup_monitoring(app, MonitoringSettings.load(_env_file=None, **overrides))
-
-    def close() -> None:
-        with contextlib.suppress(Exception):
-            mon.close()
-        if mon.alerts is not None:
-            mon.alerts.close()
-
-    return Built(app, close)
+    return monitored(base_app(), workdir, dsn=dsn)
 
 
 def _sentry_sdk(dsn: str) -> Built:

@@ -29,7 +29,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-__all__ = ["VARIANTS", "Built", "build", "target_path"]
+__all__ = ["VARIANTS", "Built", "build", "monitored", "target_path"]
 
 VARIANTS = (
     "bare",
@@ -68,11 +68,13 @@ def base_app(routes: int) -> FastAPI:
     return app
 
 
-def _full(routes: int, workdir: Path, *, sentry: bool = False, log: bool = True) -> Built:
+def monitored(app: FastAPI, workdir: Path, *, dsn: str | None = None, log: bool = True) -> Built:
+    """``app`` with ``setup_monitoring`` as in production: log files, the alert store and its
+    journal in ``workdir``; Sentry on when ``dsn`` is given (traces off)."""
     from ykmake.monitoring.settings import MonitoringSettings
     from ykmake.monitoring.setup import setup_monitoring
 
-    app = base_app(routes)
+    workdir.mkdir(parents=True, exist_ok=True)
     overrides: dict[str, Any] = {
         "environment": "production",
         "metrics_token": "bench-token",
@@ -80,8 +82,8 @@ def _full(routes: int, workdir: Path, *, sentry: bool = False, log: bool = True)
         "log_dir": workdir / "logs",
         "alert_spool_dir": workdir / "spool",
     }
-    if sentry:
-        overrides |= {"sentry_dsn": UNREACHABLE_DSN, "sentry_traces_sample_rate": 0.0}
+    if dsn is not None:
+        overrides |= {"sentry_dsn": dsn, "sentry_traces_sample_rate": 0.0}
     if not log:
         overrides["log_level"] = "warning"
     mon = setup_monitoring(app, MonitoringSettings.load(_env_file=None, **overrides))
@@ -93,6 +95,10 @@ def _full(routes: int, workdir: Path, *, sentry: bool = False, log: bool = True)
             mon.alerts.close()
 
     return Built(app, close)
+
+
+def _full(routes: int, workdir: Path, *, sentry: bool = False, log: bool = True) -> Built:
+    return monitored(base_app(routes), workdir, dsn=UNREACHABLE_DSN if sentry else None, log=log)
 
 
 def _handmade(routes: int) -> Built:

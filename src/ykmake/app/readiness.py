@@ -1,19 +1,31 @@
 """``/ready``'s checks, answered within a deadline whatever the database and Redis do.
 
-The database is asked ``SELECT 1`` on a connection of the probe's own (a new one each time:
-no pool the app could exhaust, no stale connection), in a thread of the probe's own (not the
-app's threads, which a hanging database may all hold). While a check hangs, each ``/ready``
-waits for that same check, up to the deadline, instead of starting another: a hanging
-database costs the probe one thread and one connection.
+The database is asked whether it can take a write, leaving nothing behind: answering a
+``SELECT`` is not enough, a SQLite file that went read-only (or a writer that holds its lock)
+still answers one while every write of the app fails.
+
+- SQLite: ``BEGIN IMMEDIATE`` (the write lock), the header's ``user_version`` written back as
+  it is, ``ROLLBACK``. The write itself is needed: ``BEGIN IMMEDIATE`` alone succeeds on a
+  read-only file. Nothing reaches the file (a rolled-back change stays in the page cache).
+- PostgreSQL: ``SHOW transaction_read_only`` ("on" on a standby, or with
+  ``default_transaction_read_only``).
+
+Each check runs on a connection of the probe's own (a new one each time: no pool the app
+could exhaust, no stale connection), in a thread of the probe's own (not the app's threads,
+which a hanging database may all hold). While a check hangs, each ``/ready`` waits for that
+same check, up to the deadline, instead of starting another: a hanging database costs the
+probe one thread and one connection.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, Final
 
-from sqlalchemy import text
+from sqlalchemy import Connection
 
 from ykmake.monitoring.alerts.database import DatabaseLimits, make_engine
 
@@ -47,6 +59,15 @@ class ReadinessProbe:
             connect_timeout=connect_timeout, statement_timeout=timeout, pooled=False
         )
         self._engine = make_engine(database_url, limits)
+        if self._engine.dialect.name == "sqlite":
+            # A writer holding the lock longer than half the deadline is reported as such,
+            # rather than as a check that did not answer.
+            wait_ms = max(1, round(timeout * 500))
+            self._can_write: Callable[[Connection], str] = partial(
+                _sqlite_can_write, wait_ms=wait_ms
+            )
+        else:
+            self._can_write = _postgres_can_write
         self._thread: ThreadPoolExecutor | None = None  # started by the first check
         self._running: asyncio.Future[str] | None = None
 
@@ -61,17 +82,16 @@ class ReadinessProbe:
         if check is None or check.done() or check.get_loop() is not loop:
             if self._thread is None:
                 self._thread = ThreadPoolExecutor(1, thread_name_prefix="ykmake-ready")
-            check = self._running = loop.run_in_executor(self._thread, self._select_one)
+            check = self._running = loop.run_in_executor(self._thread, self._check_database)
         finished, _ = await asyncio.wait({check}, timeout=self.timeout)
         return check.result() if finished else self._late()
 
-    def _select_one(self) -> str:
+    def _check_database(self) -> str:
         try:
             with self._engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
+                return self._can_write(conn)
         except Exception as exc:  # noqa: BLE001 - any failure means not ready
-            return f"failed: {type(exc).__name__}"
-        return "ok"
+            return f"failed: {_reason(exc)}"
 
     async def _ping_redis(self) -> str | None:
         if self._redis is None:
@@ -96,3 +116,28 @@ class ReadinessProbe:
             self._thread.shutdown(wait=False, cancel_futures=True)
             self._thread = None
         self._engine.dispose()
+
+
+def _sqlite_can_write(conn: Connection, wait_ms: int) -> str:
+    """Take the write lock and write the header's ``user_version`` back, then roll back."""
+    conn = conn.execution_options(isolation_level="AUTOCOMMIT")  # our BEGIN, not the driver's
+    conn.exec_driver_sql(f"PRAGMA busy_timeout={wait_ms:d}")
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    try:
+        version = int(conn.exec_driver_sql("PRAGMA user_version").scalar_one())
+        conn.exec_driver_sql(f"PRAGMA user_version={version:d}")
+    finally:
+        conn.exec_driver_sql("ROLLBACK")
+    return "ok"
+
+
+def _postgres_can_write(conn: Connection) -> str:
+    read_only = conn.exec_driver_sql("SHOW transaction_read_only").scalar_one()
+    return "failed: read-only" if read_only == "on" else "ok"
+
+
+def _reason(exc: Exception) -> str:
+    """The exception's type, and SQLite's own name for the error when it has one
+    (``OperationalError (SQLITE_READONLY)``, ``… (SQLITE_BUSY)``)."""
+    name = getattr(getattr(exc, "orig", None), "sqlite_errorname", None)
+    return f"{type(exc).__name__} ({name})" if name else type(exc).__name__

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -155,10 +155,15 @@ class Monitoring:
         return self.alerts.service.send_alert(severity, title, message, details)
 
     def capture_error(
-        self, error: BaseException, context: dict[str, Any] | None = None
+        self,
+        error: BaseException,
+        context: Mapping[str, Any] | None = None,
+        *,
+        extra: Mapping[str, Any] | None = None,
     ) -> str | None:
-        """Log, count and report an error; returns the Sentry event id, if any."""
-        return self.errors.capture_error(error, context)
+        """Log, count and report an error; returns the Sentry event id, if any. ``extra``:
+        your own fields (``order_id``…), in the line, Sentry and the alert's details."""
+        return self.errors.capture_error(error, context, extra=extra)
 
     # -- what setup_monitoring wires --------------------------------------------------------
     def wrap(self, app: ASGIApp) -> ObservabilityMiddleware:

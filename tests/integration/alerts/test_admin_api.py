@@ -60,7 +60,7 @@ def test_operators_list_ack_and_resolve_alerts(
         resolved = c.post(f"{ALERTS}/{first['id']}/resolve")
         assert resolved.json()["status"] == "resolved"
         wait_until(lambda: len(fake_slack.messages) == 8)
-        assert header(fake_slack.messages[-1]) == f"[INFO] Resolved: {first['title']}"
+        assert header(fake_slack.messages[-1]) == f"[RESOLVED] {first['title']}"
 
         assert c.get(f"{ALERTS}/424242").status_code == 404
         assert c.post(f"{ALERTS}/424242/resolve").status_code == 404

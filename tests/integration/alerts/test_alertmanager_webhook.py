@@ -59,20 +59,33 @@ def am_alert(
     }
 
 
-def am_payload(*alerts: dict[str, Any]) -> dict[str, Any]:
+def common(maps: list[dict[str, str]]) -> dict[str, str]:
+    """What every map has, as Alertmanager computes commonLabels and commonAnnotations."""
+    shared = dict(maps[0]) if maps else {}
+    for other in maps[1:]:
+        shared = {k: v for k, v in shared.items() if other.get(k) == v}
+    return shared
+
+
+def am_payload(*alerts: dict[str, Any], group_key: str = "{}:{}") -> dict[str, Any]:
     firing = any(a["status"] == "firing" for a in alerts)
     return {
         "version": "4",
-        "groupKey": "{}:{}",
+        "groupKey": group_key,
         "truncatedAlerts": 0,
         "status": "firing" if firing else "resolved",
         "receiver": "ykmake-webhook",
         "groupLabels": {},
-        "commonLabels": {"service": "ykmake"},
-        "commonAnnotations": {},
+        "commonLabels": common([a["labels"] for a in alerts]),
+        "commonAnnotations": common([a["annotations"] for a in alerts]),
         "externalURL": "http://alertmanager:9093",
         "alerts": list(alerts),
     }
+
+
+def section_texts(message: dict[str, Any]) -> list[str]:
+    blocks = message["attachments"][0]["blocks"]
+    return [str(b["text"]["text"]) for b in blocks if b["type"] == "section"]
 
 
 def header(message: dict[str, Any]) -> str:
@@ -97,34 +110,38 @@ def test_firing_then_resolved_reach_the_store_and_slack(
     am_app: tuple[Any, httpx.Client], fake_slack: FakeSlack
 ) -> None:
     app, client = am_app
-    body = am_payload(
-        am_alert("HighErrorRate", "aaaa000000000001", severity="page", summary="5xx above 5%"),
-        am_alert("DiskFilling", "aaaa000000000002", severity="ticket"),
-    )
-    response = client.post(WEBHOOK_PATH, json=body, headers=AUTH)
+    page = am_alert("HighErrorRate", "aaaa000000000001", severity="page", summary="5xx above 5%")
+    ticket = am_alert("DiskFilling", "aaaa000000000002", severity="ticket")
+    response = client.post(WEBHOOK_PATH, json=am_payload(page, ticket), headers=AUTH)
     assert response.status_code == 200
     assert response.json() == {
         "received": 2, "firing": 2, "resolved": 0, "unmatched": 0, "spooled": 0
     }  # fmt: skip
-    fake_slack.wait_for(2, timeout=10)
+    fake_slack.wait_for(1, timeout=10)
     alerts = {a["fingerprint"]: a for a in store_of(app).list_alerts(source="alertmanager")[0]}
     assert set(alerts) == {"am:aaaa000000000001", "am:aaaa000000000002"}
-    page, ticket = alerts["am:aaaa000000000001"], alerts["am:aaaa000000000002"]
-    assert (page["severity"], page["title"]) == ("critical", "HighErrorRate: 5xx above 5%")
-    assert page["message"] == "HighErrorRate details"
-    assert page["details"]["labels"]["severity"] == "page"
-    assert page["details"]["generatorURL"] == "http://prometheus:9090/graph"
-    assert (ticket["severity"], ticket["title"]) == ("warning", "DiskFilling")
-    assert sorted(header(m) for m in fake_slack.messages) == [
-        "[CRITICAL] HighErrorRate: 5xx above 5%", "[WARNING] DiskFilling"
-    ]  # fmt: skip
+    paged, ticketed = alerts["am:aaaa000000000001"], alerts["am:aaaa000000000002"]
+    assert (paged["severity"], paged["title"]) == ("critical", "HighErrorRate: 5xx above 5%")
+    assert paged["message"] == "HighErrorRate details"
+    assert paged["details"]["labels"]["severity"] == "page"
+    assert paged["details"]["generatorURL"] == "http://prometheus:9090/graph"
+    assert (ticketed["severity"], ticketed["title"]) == ("warning", "DiskFilling")
+    # One message for the group, as loud as its loudest alert, listing both.
+    (message,) = fake_slack.messages
+    assert header(message) == "[CRITICAL] Alerts with service=ykmake"
+    listed = "\n".join(section_texts(message))
+    assert "*HighErrorRate*" in listed
+    assert "*DiskFilling*" in listed
 
-    resolved = am_payload(am_alert("HighErrorRate", "aaaa000000000001", status="resolved"))
-    response = client.post(WEBHOOK_PATH, json=resolved, headers=AUTH)
+    # Alertmanager sends the whole group again: one resolved, one still firing.
+    resolved = am_alert("HighErrorRate", "aaaa000000000001", status="resolved")
+    response = client.post(WEBHOOK_PATH, json=am_payload(resolved, ticket), headers=AUTH)
     assert response.status_code == 200
     assert response.json()["resolved"] == 1
-    fake_slack.wait_for(3, timeout=10)
-    assert header(fake_slack.messages[-1]) == "[INFO] Resolved: HighErrorRate: 5xx above 5%"
+    fake_slack.wait_for(2, timeout=10)
+    update = fake_slack.messages[-1]
+    assert header(update) == "[WARNING] Alerts with service=ykmake"
+    assert section_texts(update)[0] == "*1 alert firing · 1 resolved*"
     statuses = {a["fingerprint"]: a["status"] for a in store_of(app).list_alerts()[0]}
     assert statuses == {"am:aaaa000000000001": "resolved", "am:aaaa000000000002": "open"}
 
@@ -158,7 +175,7 @@ def test_resolved_while_slack_is_down_arrives_after_the_firing_message(
     assert client.post(WEBHOOK_PATH, json=resolve, headers=AUTH).json()["resolved"] == 1
     fake_slack.come_back()
     wait_until(lambda: len(fake_slack.messages) == 2, timeout=15)
-    assert [header(m) for m in fake_slack.messages] == ["[CRITICAL] Blip", "[INFO] Resolved: Blip"]
+    assert [header(m) for m in fake_slack.messages] == ["[CRITICAL] Blip", "[RESOLVED] Blip"]
 
 
 def test_resolving_before_delivery_queues_resolved_behind_the_first_message(
@@ -311,5 +328,5 @@ def test_a_real_alertmanager_fires_and_resolves_through_the_webhook(
         wait_until(lambda: len(fake_slack.messages) == 2, timeout=10)
     assert [header(m) for m in fake_slack.messages] == [
         "[CRITICAL] YkMakeTest: from a real Alertmanager",
-        "[INFO] Resolved: YkMakeTest: from a real Alertmanager",
+        "[RESOLVED] YkMakeTest: from a real Alertmanager",
     ]

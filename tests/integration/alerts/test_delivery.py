@@ -265,7 +265,7 @@ def test_resolving_drops_a_pending_digest_without_a_failed_delivery(
     path.deliver()
     assert [header_text(m) for m in fake_slack.messages] == [
         "[ERROR] short storm",
-        "[INFO] Resolved: short storm",
+        "[RESOLVED] short storm",
     ]
 
 
@@ -298,3 +298,60 @@ def test_stopping_lets_a_database_call_in_flight_finish(
     asyncio.run(run())
     assert finished.is_set()
     assert path.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+def test_an_alert_nobody_was_told_about_is_told_at_its_next_occurrence(
+    database_url: str, tmp_path: Path, fake_slack: FakeSlack
+) -> None:
+    """The README's order: an error while Slack is off is stored, and Slack hears of it at
+    its next occurrence once Slack is on — not folded away until the window ends — with the
+    newest request id and the count so far."""
+    quiet = build_alert_path(database_url, tmp_path, None, name="quiet")
+    try:
+        quiet.service.send_alert("error", "KeyError in /x", "boom", {"request_id": "first"})
+    finally:
+        quiet.close()
+    told = build_alert_path(database_url, tmp_path, fake_slack, name="told")
+    try:
+        told.service.send_alert("error", "KeyError in /x", "boom", {"request_id": "newest"})
+        told.deliver()
+        with told.store.sessions() as s:
+            assert s.scalars(select(Alert)).one().occurrences == 2
+    finally:
+        told.close()
+    (message,) = fake_slack.messages
+    text = json.dumps(message)
+    assert header_text(message).startswith("[ERROR] KeyError in /x")
+    assert "newest" in text
+    assert "first" not in text
+    assert "2 times" in text
+
+
+def test_an_alert_whose_message_failed_for_good_is_told_at_its_next_occurrence(
+    path: AlertPath, fake_slack: FakeSlack
+) -> None:
+    fake_slack.fail_with(404, error="channel_not_found")  # permanent: not retried
+    path.service.send_alert("error", "lost message", "boom")
+    path.deliver()
+    assert count(path, Notification, Notification.status == "failed") == 1
+    path.service.send_alert("error", "lost message", "boom again")  # Slack works again
+    path.deliver()
+    assert [header_text(m) for m in fake_slack.messages] == ["[ERROR] lost message"]
+
+
+def test_storm_control_holds_with_the_database_down(path: AlertPath, fake_slack: FakeSlack) -> None:
+    """1,000 identical alerts while the database is unreachable: Slack hears the first one,
+    directly from the journal; the rest fold into it when the journal is replayed, and the
+    replay sends nothing more (a digest waits for the end of the window)."""
+    path.outage.go_down()
+    for i in range(1000):
+        path.service.send_alert("error", "payment provider down", "timeout", {"n": i})
+    for _ in range(3):
+        path.deliver()
+    assert len(fake_slack.messages) == 1
+    path.outage.come_back()
+    deliver_until(path, lambda: len(path.service.spool) == 0)
+    path.deliver()
+    with path.store.sessions() as s:
+        assert s.scalars(select(Alert)).one().occurrences == 1000
+    assert [header_text(m) for m in fake_slack.messages] == ["[ERROR] payment provider down"]

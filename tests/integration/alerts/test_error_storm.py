@@ -66,9 +66,9 @@ def test_the_first_of_a_kind_gets_everything_and_its_repeats_are_counted(
     assert first["request_id"] == ids[0]
     assert "Traceback (most recent call last)" in first["exception"]
     assert first["sentry_event_id"] == events[0]["event_id"]
-    # One alert: the first request's id and stack, every repeat an occurrence.
+    # One alert: the first request's stack, the newest request's id, every repeat an occurrence.
     alert = stored_alert(app)
-    assert alert["details"]["request_id"] == ids[0]
+    assert alert["details"]["request_id"] == ids[-1]
     assert "DebugError" in alert["details"]["stack"]
     # Every request, repeats included, has its access line, marked with the error's kind.
     access = {

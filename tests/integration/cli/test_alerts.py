@@ -128,7 +128,7 @@ def test_the_whole_operator_loop(
     assert "a Resolved message is queued for Slack" in resolved.stdout
     assert cli("resolve", "2").stdout.strip() == "alert 2 was already resolved"
     assert cli("deliver").exit_code == 0
-    assert header(slack.messages[-1]) == "[INFO] Resolved: Test alert from ykmake alerts test"
+    assert header(slack.messages[-1]) == "[RESOLVED] Test alert from ykmake alerts test"
 
     shown = cli("show", "2")
     assert shown.exit_code == 0

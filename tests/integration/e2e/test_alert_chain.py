@@ -109,9 +109,7 @@ def test_an_error_burst_alerts_in_slack_and_resolves_when_it_stops(
             with background_load(healthy):
                 wait_until(lambda: status_of(store, fired["id"]) == "resolved", WAIT, 0.2)
                 resolved_at = time.monotonic()
-                wait_until(
-                    lambda: f"[INFO] Resolved: {RULE}: {SUMMARY}" in headers(fake_slack), WAIT
-                )
+                wait_until(lambda: f"[RESOLVED] {RULE}: {SUMMARY}" in headers(fake_slack), WAIT)
 
     # Stored once, from Alertmanager, with Alertmanager's fingerprint and the rule's labels.
     assert fired["source"] == "alertmanager"
@@ -125,7 +123,7 @@ def test_an_error_burst_alerts_in_slack_and_resolves_when_it_stops(
     assert f"[CRITICAL] {SLO_PAGE}: {page['title'].split(': ', 1)[1]}" in headers(fake_slack)
     # One firing and one resolved message for the test rule, in that order.
     ours = [h for h in headers(fake_slack) if RULE in h]
-    assert ours == [f"[CRITICAL] {RULE}: {SUMMARY}", f"[INFO] Resolved: {RULE}: {SUMMARY}"]
+    assert ours == [f"[CRITICAL] {RULE}: {SUMMARY}", f"[RESOLVED] {RULE}: {SUMMARY}"]
     assert resolved_at - fired_at < WAIT
 
 

@@ -152,7 +152,14 @@ class Service:
     def reset(self) -> None:
         """No alerts and no products, ids from 1 again: each linked scenario starts from the
         same state, so the same choices meet the same answers (Hypothesis requires it)."""
-        tables = ("alert_notifications", "alerts", "products")
+        tables = (
+            "alert_group_members",
+            "alert_group_notifications",
+            "alert_groups",
+            "alert_notifications",
+            "alerts",
+            "products",
+        )
         with self.app.state.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY"))

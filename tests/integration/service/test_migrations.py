@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import pytest
 from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from ykmake.app.db import alembic_config, make_engine
+from ykmake.monitoring.alerts.models import AlertsBase
 
 pytestmark = pytest.mark.integration
 
@@ -48,5 +51,23 @@ def test_0003_drops_is_admin_and_keeps_users_and_their_products(database_url: st
 
         command.downgrade(config, "0002")
         assert "is_admin" in _user_columns(database_url)
+    finally:
+        engine.dispose()
+
+
+def test_the_migrations_build_the_alert_tables_the_toolkit_models(database_url: str) -> None:
+    """An app on Alembic and an app on ``AlertStore.create_tables()`` get the same alert tables."""
+    engine = make_engine(database_url)
+    try:
+        command.upgrade(alembic_config(engine), "head")
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), AlertsBase.metadata)
+        alert_tables = set(AlertsBase.metadata.tables)
+        # The app's own tables are not in the toolkit's metadata: only the alert tables count.
+        ours = [d for d in diff if not (d[0] == "remove_table" and d[1].name not in alert_tables)]
+        ours = [
+            d for d in ours if not (d[0] == "remove_index" and d[1].table.name not in alert_tables)
+        ]
+        assert ours == []
     finally:
         engine.dispose()

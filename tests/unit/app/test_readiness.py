@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -84,3 +86,31 @@ def test_ready_names_the_database_when_it_does_not_answer(
         "failed": ["database"],
         "checks": {"database": "failed: no answer within 0.5s"},
     }
+
+
+def test_the_write_check_leaves_nothing_behind(tmp_path: Path) -> None:
+    path = tmp_path / "ready.db"
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA user_version=42")
+        conn.execute("CREATE TABLE t (x)")
+        conn.commit()
+    # The probe's engine puts the file in WAL mode when it connects: do that first.
+    _timed(ReadinessProbe(f"sqlite:///{path}"), rounds=1)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    answers = _timed(ReadinessProbe(f"sqlite:///{path}"), rounds=5)
+
+    assert [checks for checks, _took in answers] == [{"database": "ok"}] * 5
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (42,)
+
+
+def test_a_writer_holding_the_lock_is_named_within_the_deadline(tmp_path: Path) -> None:
+    path = tmp_path / "ready.db"
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as writer:
+        writer.execute("PRAGMA journal_mode=wal")
+        writer.execute("BEGIN IMMEDIATE")
+        [(checks, took)] = _timed(ReadinessProbe(f"sqlite:///{path}", timeout=0.3), rounds=1)
+    assert checks == {"database": "failed: OperationalError (SQLITE_BUSY)"}
+    assert took < 0.3 + LATE

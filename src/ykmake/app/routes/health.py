@@ -33,10 +33,17 @@ async def health() -> dict[str, str]:
 @router.get(
     "/ready",
     response_model=Ready,
-    responses={503: {"model": NotReady, "description": "The database or Redis does not answer"}},
+    responses={
+        503: {
+            "model": NotReady,
+            "description": "The database does not answer or can't take writes, or Redis "
+            "does not answer",
+        }
+    },
 )
 async def ready(request: Request) -> JSONResponse:
-    """Readiness: the database and, when configured, Redis answer, within half a second."""
+    """Readiness: the database can take writes and, when configured, Redis answers, within
+    half a second."""
     probe: ReadinessProbe = request.app.state.readiness
     checks = await probe.checks()
     failed = [name for name, result in checks.items() if result != "ok"]

@@ -29,9 +29,10 @@ def send_alert(
 ) -> dict[str, Any] | None:
     """Store an alert and queue it for Slack; returns the stored alert. Never raises.
 
-    Uses the app that is running (the latest started, if several are). Returns None when
-    none runs, when alerts are off, or when the database was down (the alert then waits
-    in the on-disk spool).
+    Sent during a request, the alert's details carry the request's id (``request_id``)
+    unless they have one. Uses the app that is running (the latest started, if several
+    are). Returns None when none runs, when alerts are off, or when the database was down
+    (the alert then waits in the on-disk spool).
     """
     if not running:
         return None

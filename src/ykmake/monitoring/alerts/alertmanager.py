@@ -1,10 +1,12 @@
 """POST /api/alertmanager/webhook: Alertmanager's notifications become alerts here.
 
-Alertmanager's webhook payload (version 4) is validated with pydantic. Each firing alert
-goes through :meth:`AlertService.send_alert` with Alertmanager's fingerprint (prefixed
-``am:``), so storm control, the outbox and the Slack layout are the same as for any other
-alert; each resolved one resolves the live alert with that fingerprint, which queues a
-"Resolved" message through the same outbox.
+Alertmanager's webhook payload (version 4) is validated with pydantic. A payload is one
+group (``groupKey``): each of its alerts is stored as any alert is, with Alertmanager's
+fingerprint (prefixed ``am:``), and each resolved one resolves the live alert with that
+fingerprint, but Slack hears of the group once: at most one message per call, queued in
+the same outbox (:meth:`AlertService.record_group`; when a call is due a message is told in
+:mod:`.group_store`). While the database is down, the alerts are taken one at a time as
+before: firing ones go to the journal (each its own message later), resolving fails (503).
 
 The whole payload is validated before anything is stored: a 4xx stores nothing.
 
@@ -19,6 +21,7 @@ Answers::
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal
@@ -31,7 +34,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ykmake.monitoring.alerts.json_values import Count, Rfc3339
+from ykmake.monitoring.alerts.models import utcnow
 from ykmake.monitoring.alerts.service import AlertService
+from ykmake.monitoring.alerts.slack_group_message import GroupedAlert, GroupNotice
 from ykmake.monitoring.alerts.vocabulary import AlertSource, Severity
 
 __all__ = [
@@ -42,6 +47,7 @@ __all__ = [
     "WebhookSummary",
     "WebhookUnavailable",
     "fingerprint_of",
+    "group_key_of",
     "severity_of",
 ]
 
@@ -163,6 +169,19 @@ def fingerprint_of(alert: AlertmanagerAlert) -> str:
     return FINGERPRINT_PREFIX + alert.fingerprint
 
 
+def group_key_of(payload: AlertmanagerPayload) -> str:
+    """The group's identity: its receiver and ``groupKey`` (or, from a sender that leaves
+    the key out, its group labels)."""
+    key = payload.group_key or json.dumps(payload.group_labels, sort_keys=True)
+    return f"{payload.receiver}\n{key}"
+
+
+def grouped_alert(alert: AlertmanagerAlert) -> GroupedAlert:
+    """The alert as its line in the group's message shows it."""
+    summary = alert.annotations.get("summary", "").strip()
+    return GroupedAlert(str(severity_of(alert.labels)), alert.labels, summary)
+
+
 def alert_fields(alert: AlertmanagerAlert) -> dict[str, Any]:
     """``send_alert`` arguments for a firing Alertmanager alert."""
     name = alert.labels.get("alertname") or "Alertmanager alert"
@@ -279,7 +298,48 @@ class AlertmanagerWebhook:
         return JSONResponse(outcome.summary())
 
     def apply(self, payload: AlertmanagerPayload) -> Outcome:
-        """Store firing alerts and resolve resolved ones (blocking; run it off the loop)."""
+        """Store firing alerts and resolve resolved ones (blocking; run it off the loop): the
+        group together, or one at a time when the database is down."""
+        if not payload.alerts:
+            return Outcome()
+        outcome = self._apply_group(payload)
+        return outcome if outcome is not None else self._apply_each(payload)
+
+    def _apply_group(self, payload: AlertmanagerPayload) -> Outcome | None:
+        firing = [a for a in payload.alerts if a.status == "firing"]
+        resolved = [a for a in payload.alerts if a.status == "resolved"]
+        notice = GroupNotice.of(
+            payload.common_labels,
+            payload.common_annotations,
+            [grouped_alert(a) for a in firing],
+            [grouped_alert(a) for a in resolved],
+            group_key=payload.group_key,
+            at=utcnow(),
+            redactor=self.service.redactor,
+        )
+        fields = [
+            {
+                **alert_fields(a),
+                "source": AlertSource.ALERTMANAGER,
+                "fingerprint": fingerprint_of(a),
+            }
+            for a in firing
+        ]
+        result = self.service.record_group(
+            group_key_of(payload), fields, [fingerprint_of(a) for a in resolved], notice
+        )
+        if result is None:
+            return None
+        return Outcome(
+            received=len(payload.alerts),
+            firing=len(firing),
+            resolved=result.resolved,
+            unmatched=result.unmatched,
+        )
+
+    def _apply_each(self, payload: AlertmanagerPayload) -> Outcome:
+        """The database is down: each firing alert to the journal (sent on its own once
+        it is replayed), each resolve tried (a failure is the 503 Alertmanager retries)."""
         outcome = Outcome(received=len(payload.alerts))
         woke = False
         for alert in payload.alerts:

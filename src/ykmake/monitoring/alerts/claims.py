@@ -3,6 +3,9 @@
 A claim moves a due row to ``sending`` with a lease; an expired lease (its worker crashed)
 makes the row claimable again. ``FOR UPDATE SKIP LOCKED`` where the database has it
 (PostgreSQL), and a conditional update everywhere, so each row goes to exactly one worker.
+
+Order where Slack's reader needs it: an alert's "resolved" message waits for its first one,
+and a group's message for the group's earlier ones (whatever their backoff made of the order).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any, Final
 from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from ykmake.monitoring.alerts.models import Notification
+from ykmake.monitoring.alerts.models import GroupNotification, Notification
 from ykmake.monitoring.alerts.vocabulary import NotificationKind, NotificationStatus
 
 __all__ = ["IN_FLIGHT", "Claimed", "claim"]
@@ -32,6 +35,7 @@ class Claimed:
     alert: dict[str, Any]
     notified_occurrences: int
     notified_at: datetime | None
+    group: dict[str, Any] | None = None  # a group notification's payload (GroupNotice JSON)
 
 
 def claim(
@@ -48,7 +52,7 @@ def claim(
     claimed: list[Claimed] = []
     query = (
         select(Notification.id)
-        .where(claimable, ~_resolved_before_its_alert())
+        .where(claimable, ~_resolved_before_its_alert(), ~_group_behind_its_last())
         .order_by(Notification.id)
         .limit(limit)
     )
@@ -66,6 +70,7 @@ def claim(
         n = session.get(Notification, nid)
         assert n is not None
         alert = n.alert
+        group = session.get(GroupNotification, nid)
         claimed.append(
             Claimed(
                 n.id,
@@ -74,6 +79,7 @@ def claim(
                 alert.to_dict(),
                 alert.notified_occurrences,
                 alert.notified_at,
+                group.payload if group is not None else None,
             )
         )
     return claimed
@@ -91,4 +97,19 @@ def _resolved_before_its_alert() -> Any:
             earlier.kind == NotificationKind.NEW,
             earlier.status.in_(IN_FLIGHT),
         ),
+    )
+
+
+def _group_behind_its_last() -> Any:
+    """A group message whose group has an earlier one still queued: it waits its turn, so
+    Slack tells a group's story in order ("3 firing", "4 firing", "resolved")."""
+    this = aliased(GroupNotification)
+    earlier = aliased(GroupNotification)
+    earlier_row = aliased(Notification)
+    return exists().where(
+        this.notification_id == Notification.id,
+        earlier.group_id == this.group_id,
+        earlier.notification_id < Notification.id,
+        earlier_row.id == earlier.notification_id,
+        earlier_row.status.in_(IN_FLIGHT),
     )

@@ -47,6 +47,9 @@ class DirectSlack:
         self.service = service
         self.gate = gate
         self._retries: dict[Path, tuple[int, float]] = {}  # entry -> (attempts, due)
+        # Storm control without the database: when each fingerprint was last told directly.
+        # Another entry of it within the storm window is folded into the alert on replay.
+        self._told: dict[str, float] = {}
 
     async def send_pending(
         self, sender: SlackSender, limit: int, *, stop: Callable[[], bool] | None = None
@@ -66,7 +69,7 @@ class DirectSlack:
                 # send it once the entry is replayed. A set operation: no lock needed here.
                 self.service.in_flight.discard(path)
                 raise
-            await anyio.to_thread.run_sync(self._settle, path, result)
+            await anyio.to_thread.run_sync(self._settle, path, entry, result)
             results.append(result)
         return results
 
@@ -80,14 +83,24 @@ class DirectSlack:
             self._retries = {p: r for p, r in self._retries.items() if p in present}
             for path, entry in entries:
                 due = self._retries.get(path, (0, 0.0))[1]
-                told = entry.get("slack_sent") or entry.get("repeat")  # a repeat: its digest
-                if told or path in service.in_flight or due > now:
+                if self._folded(entry, now) or path in service.in_flight or due > now:
                     continue
                 service.in_flight.add(path)
                 return path, entry
         return None
 
-    def _settle(self, path: Path, result: DeliveryResult) -> None:
+    def _folded(self, entry: dict[str, Any], now: float) -> bool:
+        """Sent already, or to be folded into its alert: a repeat (its digest tells), or an
+        alert told directly less than a storm window ago."""
+        if entry.get("slack_sent") or entry.get("repeat"):
+            return True
+        window = self.service.store.storm_window.total_seconds()
+        if len(self._told) > 1000:  # forget what is past its window
+            self._told = {f: at for f, at in self._told.items() if now - at < window}
+        told = self._told.get(str(entry.get("fingerprint")))
+        return told is not None and now - told < window
+
+    def _settle(self, path: Path, entry: dict[str, Any], result: DeliveryResult) -> None:
         service = self.service
         with service.journal_lock:
             try:
@@ -97,6 +110,7 @@ class DirectSlack:
                 service.in_flight.discard(path)
         if result.ok:
             self._retries.pop(path, None)
+            self._told[str(entry.get("fingerprint"))] = time.monotonic()
             service.log.info("alert sent via Slack directly; the database is down")
             return
         if result.retry_after is not None:

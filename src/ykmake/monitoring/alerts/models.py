@@ -1,5 +1,6 @@
 """The alert store's tables: alerts, the outbox of their Slack notifications, the pauses a
-channel asked for (a 429's Retry-After), and the journal entries being moved into the database.
+channel asked for (a 429's Retry-After), the journal entries being moved into the database,
+and Alertmanager's groups with what their notifications say and which alerts they carry.
 
 Their own metadata, so any app can use them; YkMake's Alembic history creates them too.
 """
@@ -20,7 +21,17 @@ from ykmake.monitoring.alerts.vocabulary import (
     NotificationStatus,
 )
 
-__all__ = ["Alert", "AlertsBase", "ChannelPause", "JournalEntry", "Notification", "utcnow"]
+__all__ = [
+    "Alert",
+    "AlertGroup",
+    "AlertsBase",
+    "ChannelPause",
+    "GroupMember",
+    "GroupNotification",
+    "JournalEntry",
+    "Notification",
+    "utcnow",
+]
 
 
 def utcnow() -> datetime:
@@ -138,3 +149,46 @@ class JournalEntry(AlertsBase):
 
     entry: Mapped[str] = mapped_column(String(200), primary_key=True)  # "<folder>/<file>"
     applied_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+class AlertGroup(AlertsBase):
+    """An Alertmanager group (its ``groupKey``) and what Slack was last told about it: the
+    firing fingerprints of the last group message, and when it was queued."""
+
+    __tablename__ = "alert_groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # sha256 of the receiver and the group key: group keys have no length bound.
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    group_key: Mapped[str] = mapped_column(Text)
+    told_fingerprints: Mapped[list[str]] = mapped_column(JSON, default=list)
+    told_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class GroupNotification(AlertsBase):
+    """What a group notification (kind ``group`` or ``group_resolved``) says: the group as it
+    was when the message was queued, redacted. Its outbox row points at one of its alerts."""
+
+    __tablename__ = "alert_group_notifications"
+
+    notification_id: Mapped[int] = mapped_column(
+        ForeignKey("alert_notifications.id", ondelete="CASCADE"), primary_key=True
+    )
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("alert_groups.id", ondelete="CASCADE"), index=True
+    )
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class GroupMember(AlertsBase):
+    """An alert a group notification carries: its delivery shows on every one of them."""
+
+    __tablename__ = "alert_group_members"
+
+    notification_id: Mapped[int] = mapped_column(
+        ForeignKey("alert_notifications.id", ondelete="CASCADE"), primary_key=True
+    )
+    alert_id: Mapped[int] = mapped_column(
+        ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True, index=True
+    )

@@ -28,9 +28,10 @@ from ykmake.monitoring.alerts.direct import ChannelGate, DirectSlack
 from ykmake.monitoring.alerts.models import utcnow
 from ykmake.monitoring.alerts.service import AlertService
 from ykmake.monitoring.alerts.slack_delivery import DeliveryResult, SlackSender
+from ykmake.monitoring.alerts.slack_group_message import GroupNotice, build_group_message
 from ykmake.monitoring.alerts.slack_message import build_message
 from ykmake.monitoring.alerts.store import Claimed
-from ykmake.monitoring.alerts.vocabulary import NotificationKind, NotificationStatus, Severity
+from ykmake.monitoring.alerts.vocabulary import NotificationKind, NotificationStatus
 from ykmake.monitoring.logs.redaction import Redactor
 
 __all__ = ["DeliveryStats", "OutboxWorker", "message_for"]
@@ -60,17 +61,28 @@ def message_for(
     claimed: Claimed, service: str, environment: str, redactor: Redactor | None = None
 ) -> dict[str, Any]:
     """The Slack message of one notification, built from the alert as it is now (redacted
-    again with ``redactor``: a row an older version stored may hold a secret)."""
+    again with ``redactor``: a row an older version stored may hold a secret). A group
+    notification says what its group was when it was queued."""
+    if claimed.group is not None:
+        notice = GroupNotice.from_json(claimed.group)
+        return build_group_message(
+            notice,
+            service=service,
+            environment=environment,
+            timestamp=notice.at or datetime.fromisoformat(claimed.alert["last_seen"]),
+            redactor=redactor,
+        )
     alert = claimed.alert
     timestamp = datetime.fromisoformat(alert["last_seen"])
     title, severity = alert["title"], alert["severity"]
     occurrences: int | None = None
     since = None
+    resolved = False
     if claimed.kind == NotificationKind.DIGEST:
         occurrences = max(alert["occurrences"] - claimed.notified_occurrences, 1)
         since = claimed.notified_at or datetime.fromisoformat(alert["first_seen"])
     elif claimed.kind == NotificationKind.RESOLVED:
-        title, severity = f"Resolved: {title}", Severity.INFO
+        resolved = True  # "[RESOLVED] title", in green, whatever the severity
     elif alert["occurrences"] > 1:  # a "new" message sent after some repeats piled up
         occurrences = alert["occurrences"]
         since = datetime.fromisoformat(alert["first_seen"])
@@ -87,6 +99,7 @@ def message_for(
         occurrences=occurrences,
         digest_since=since,
         redactor=redactor,
+        resolved=resolved,
     )
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -36,9 +36,11 @@ from typing import Any, Final
 
 from ykmake.monitoring.alerts.fingerprint import alert_fingerprint
 from ykmake.monitoring.alerts.slack_delivery import SlackSender
+from ykmake.monitoring.alerts.slack_group_message import GroupNotice
 from ykmake.monitoring.alerts.spool import AlertSpool, JournalFolder
-from ykmake.monitoring.alerts.store import AlertStore, RecordResult
+from ykmake.monitoring.alerts.store import AlertStore, GroupResult, RecordResult
 from ykmake.monitoring.alerts.vocabulary import AlertSource, Severity
+from ykmake.monitoring.logs.lines import get_request_id
 from ykmake.monitoring.logs.redaction import Redactor
 
 __all__ = ["AlertService"]
@@ -107,7 +109,9 @@ class AlertService:
         fingerprint: str | None = None,
     ) -> dict[str, Any] | None:
         """Store an alert and queue its notification; returns the stored alert (None when it
-        went to the journal). Never raises, never waits for Slack."""
+        went to the journal). Sent during a request, its details carry the request's id.
+        Never raises, never waits for Slack."""
+        details = _with_request_id(details, source)
         record = self._prepare(severity, title, message, details, source, fingerprint)
         if record is None:
             return None
@@ -118,6 +122,40 @@ class AlertService:
         self._write_journal(record, or_database=False)
         return None
 
+    def record_group(
+        self,
+        group_key: str,
+        firing: Sequence[Mapping[str, Any]],
+        resolved: Sequence[str],
+        notice: GroupNotice,
+    ) -> GroupResult | None:
+        """Store an Alertmanager group's alerts (``firing``: :meth:`send_alert`'s arguments
+        with a ``fingerprint`` and ``source`` each; ``resolved``: fingerprints) with at most one
+        notification for them all. None when the database failed, and nothing was stored:
+        the caller then takes the alerts one at a time, which the journal keeps."""
+        if self.database_down:
+            return None
+        records = [
+            record
+            for fields in firing
+            if (record := self._prepare(**fields)) is not None  # each one redacted
+        ]
+        try:
+            result = self.store.record_group(group_key, records, resolved, notice)
+        except Exception as exc:  # noqa: BLE001 - any database failure: one at a time instead
+            self._database_failed(exc)
+            return None
+        self.log.info(
+            "alert group saved to database",
+            stored=result.stored,
+            created=result.created,
+            resolved=result.resolved,
+            notification=result.notification,
+        )
+        if result.notification is not None and self.on_recorded is not None:
+            self.on_recorded()
+        return result
+
     def submit(
         self,
         severity: str,
@@ -127,7 +165,10 @@ class AlertService:
         **kw: Any,
     ) -> concurrent.futures.Future[None]:
         """Journal an alert on the journal thread; the future is done once it is durable.
-        For callers on the event loop: they never wait for the disk, let alone the database."""
+        For callers on the event loop: they never wait for the disk, let alone the database.
+        Sent during a request, its details carry the request's id."""
+        # Read here: the journal thread does not run in the request's context.
+        details = _with_request_id(details, kw.get("source", AlertSource.APP))
         future = self._journal.submit(
             partial(self._journal_alert, severity, title, message, details, **kw)
         )
@@ -361,6 +402,18 @@ class AlertService:
         self._journal.shutdown(wait=True)
         self._apply.shutdown(wait=True)
         self.spool.close()
+
+
+def _with_request_id(details: Mapping[str, Any] | None, source: str) -> Mapping[str, Any] | None:
+    """``details`` with the current request's id, for an alert the app's code sends during a
+    request: the id that finds the request's log lines. Not when the caller gave one, and not
+    for an Alertmanager alert (its request is the webhook's delivery, of no interest)."""
+    if source != AlertSource.APP:
+        return details
+    request_id = get_request_id()
+    if request_id is None or (details is not None and "request_id" in details):
+        return details
+    return {**(details or {}), "request_id": request_id}
 
 
 def _severity(value: str) -> Severity:

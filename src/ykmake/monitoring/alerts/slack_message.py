@@ -1,11 +1,13 @@
 """Build the Slack message for an alert: the seed's ``sendAlert`` layout, within Slack's limits.
 
-Layout (one attachment coloured by severity)::
+Layout (one attachment coloured by severity, or green once resolved)::
 
     header   [SEVERITY] title                      (storm digest: "· occurred N times since …")
+             [RESOLVED] title                      (the alert was resolved)
     section  message
     section  storm digest line                     (only for a digest)
-    divider + section(s) "*key*: ```json```"      (only with details)
+    divider + section(s) "*key*: ```json```"      (only with details; a multi-line text such
+                                                   as a stack as it reads, cut in the middle)
     divider
     context  *Service*: … | *Environment*: … | *Timestamp*: <!date^…>
 
@@ -23,7 +25,8 @@ from typing import Any, Final
 
 import orjson
 
-from ykmake.monitoring.alerts.vocabulary import Severity
+from ykmake.monitoring.alerts.stack_text import cut_middle
+from ykmake.monitoring.alerts.vocabulary import RESOLVED_COLOR, RESOLVED_WORD, Severity
 from ykmake.monitoring.logs.redaction import Redactor
 
 __all__ = [
@@ -33,6 +36,8 @@ __all__ = [
     "MAX_FALLBACK_TEXT",
     "MAX_HEADER_TEXT",
     "MAX_SECTION_TEXT",
+    "RESOLVED_COLOR",
+    "RESOLVED_WORD",
     "build_message",
     "truncate",
 ]
@@ -56,6 +61,7 @@ _MAX_LABEL: Final = 200  # service, environment, a detail key: keeps their lines
 _MAX_DEPTH: Final = 32  # deeper (or cyclic) values are shown by repr
 _JSON_OPTS: Final = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
 _FENCE: Final = "```"
+_CUT_ATTEMPTS: Final = 4  # escapes rarely lengthen a stack by much: two tries fit it
 _PARTIAL_ENTITY: Final = re.compile(r"&(a|am|amp|l|lt|g|gt)?$")
 
 _shapes_only: Final = Redactor()
@@ -73,6 +79,7 @@ def build_message(
     occurrences: int | None = None,
     digest_since: datetime | None = None,
     redactor: Redactor | None = None,
+    resolved: bool = False,
 ) -> dict[str, Any]:
     """Return the ``chat.postMessage`` kwargs (minus ``channel``) for one alert.
 
@@ -84,11 +91,13 @@ def build_message(
         occurrences, digest_since: set for a storm digest ("occurred N times since HH:MM").
         redactor: masks secrets in the title, message and details (by default the shapes
             of secrets only, without the configured secrets' values).
+        resolved: the alert was resolved: ``[RESOLVED] title``, in green.
     """
     redactor = redactor or _shapes_only
     title, message = redactor.scrub(str(title)), redactor.scrub(str(message))
     level = str(severity).lower()
-    label = f"[{level.upper()}]"
+    label = f"[{RESOLVED_WORD if resolved else level.upper()}]"
+    color = RESOLVED_COLOR if resolved else COLORS.get(level, _UNKNOWN_COLOR)
     digest = _digest_phrase(occurrences, digest_since, timestamp)
     clean_title = " ".join(str(title).split())
 
@@ -110,7 +119,7 @@ def build_message(
         fallback = f"{fallback}: {message}"
     return {
         "text": truncate(_escape(fallback), MAX_FALLBACK_TEXT),
-        "attachments": [{"color": COLORS.get(level, _UNKNOWN_COLOR), "blocks": blocks}],
+        "attachments": [{"color": color, "blocks": blocks}],
     }
 
 
@@ -207,9 +216,29 @@ def _detail_sections(safe: Mapping[str, Any], budget: int) -> list[dict[str, Any
 
 def _detail_entry(key: str, value: Any) -> str:
     prefix = f"*{truncate(_escape(key), _MAX_LABEL)}*: {_FENCE}"
-    body = _escape(_to_json(value)).replace(_FENCE, "`\u200b`\u200b`")  # keep the fence closed
     room = MAX_SECTION_TEXT - len(prefix) - len(_FENCE)
-    return f"{prefix}{truncate(body, room)}{_FENCE}"
+    if isinstance(value, str) and "\n" in value:  # a stack: as it reads, not as JSON
+        return f"{prefix}{_text_block(value, room)}{_FENCE}"
+    return f"{prefix}{truncate(_code(_to_json(value)), room)}{_FENCE}"
+
+
+def _text_block(text: str, room: int) -> str:
+    """Multi-line text with its newlines, cut in the middle (:mod:`.stack_text`) to fit
+    ``room`` once escaped: the escapes lengthen it, so the cut is tried again a little
+    shorter until it fits."""
+    limit = room
+    for _ in range(_CUT_ATTEMPTS):
+        body = _code(cut_middle(text, limit))
+        if len(body) <= room:
+            return body
+        limit -= len(body) - room
+    return truncate(body, room)
+
+
+def _code(text: str) -> str:
+    """``text`` for a code block: escaped, and a fence inside it broken so the block stays
+    closed."""
+    return _escape(text).replace(_FENCE, "`\u200b`\u200b`")
 
 
 def _to_json(value: Any) -> str:

@@ -20,9 +20,11 @@ from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ykmake.monitoring.alerts import channel_pause, claims, journal_entries
+from ykmake.monitoring.alerts import channel_pause, claims, group_store, journal_entries
 from ykmake.monitoring.alerts.claims import IN_FLIGHT, Claimed
-from ykmake.monitoring.alerts.models import Alert, AlertsBase, Notification, utcnow
+from ykmake.monitoring.alerts.group_store import GroupResult
+from ykmake.monitoring.alerts.models import Alert, AlertsBase, GroupMember, Notification, utcnow
+from ykmake.monitoring.alerts.slack_group_message import GroupNotice
 from ykmake.monitoring.alerts.vocabulary import (
     AlertStatus,
     NotificationKind,
@@ -30,7 +32,7 @@ from ykmake.monitoring.alerts.vocabulary import (
     Severity,
 )
 
-__all__ = ["AlertStore", "Backoff", "Claimed", "RecordResult"]
+__all__ = ["AlertStore", "Backoff", "Claimed", "GroupResult", "RecordResult"]
 
 # severity, title, message, details, source, fingerprint
 _Fields = tuple[str, str, str, dict[str, Any] | None, str, str, int]
@@ -129,6 +131,39 @@ class AlertStore:
             with self.sessions.begin() as session:
                 journal_entries.forget(session, entries, utcnow())
 
+    def record_group(
+        self,
+        group_key: str,
+        firing: Sequence[dict[str, Any]],
+        resolved: Sequence[str],
+        notice: GroupNotice,
+        now: datetime | None = None,
+    ) -> GroupResult:
+        """Store an Alertmanager group's alerts and queue at most one message for them all
+        (:mod:`.group_store`). ``firing`` holds :meth:`record`'s fields, ``resolved``
+        fingerprints."""
+        now = now or utcnow()
+        hashed = group_store.key_hash(group_key)
+        group_store.ensure_group(self.sessions, hashed, group_key, now)
+        for attempt in range(3):
+            try:
+                with self.sessions.begin() as session:
+                    return group_store.record_group(
+                        session,
+                        hashed,
+                        firing,
+                        resolved,
+                        notice,
+                        now=now,
+                        window=self.storm_window,
+                        notify=self.notify,
+                    )
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+                # Another instance inserted one of the fingerprints first: fold into its row.
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def _record(
         self, fields: _Fields, now: datetime, already_notified: bool, entry: str | None
     ) -> RecordResult | None:
@@ -187,6 +222,8 @@ class AlertStore:
         quiet = now - alert.last_seen > self.storm_window
         alert.occurrences += occurrences
         alert.last_seen = now
+        if details:  # the newest occurrence's (its request id), over what the first said
+            alert.details = {**(alert.details or {}), **details}
         if Severity(severity).rank > Severity(alert.severity).rank:
             alert.severity = severity  # an escalation is worth the louder colour
         kind = None
@@ -205,10 +242,15 @@ class AlertStore:
         )
         if in_flight:
             return None  # the queued message will carry this occurrence's count
-        if quiet:
+        # Read again now that this transaction writes (the count above flushed the alert): on
+        # SQLite the alert was read before, outside it, and a message sent since would be missed.
+        notified_at = session.scalar(select(Alert.notified_at).where(Alert.id == alert.id))
+        if quiet or notified_at is None:
+            # Quiet for a window, or nobody was ever told (Slack was off, or its message
+            # failed for good): this occurrence is news, not a repeat to fold.
             session.add(self._notification(alert, NotificationKind.NEW, now))
             return NotificationKind.NEW
-        due = (alert.notified_at or alert.first_seen) + self.storm_window
+        due = notified_at + self.storm_window
         session.add(self._notification(alert, NotificationKind.DIGEST, max(now, due)))
         return NotificationKind.DIGEST
 
@@ -331,6 +373,9 @@ class AlertStore:
             n.status, n.sent_at, n.lease_until = NotificationStatus.SENT, now, None
             n.last_error = None
             n.attempts += 1
+            if n.kind in group_store.GROUP_KINDS:
+                group_store.mark_members_notified(session, n.id, now)
+                return
             alert = n.alert
             alert.notified_occurrences = claimed.alert["occurrences"]
             alert.notified_at = now
@@ -364,7 +409,10 @@ class AlertStore:
         with self.sessions.begin() as session:
             query = update(Notification).where(Notification.status == NotificationStatus.FAILED)
             if alert_id is not None:
-                query = query.where(Notification.alert_id == alert_id)
+                query = query.where(
+                    (Notification.alert_id == alert_id)
+                    | Notification.id.in_(group_store.member_notification_ids(alert_id))
+                )
             result = session.execute(
                 query.values(
                     status=NotificationStatus.PENDING,
@@ -423,7 +471,13 @@ class AlertStore:
             if alert is None:
                 return None
             data = alert.to_dict()
-            data["notifications"] = [n.to_dict() for n in alert.notifications]
+            grouped = session.scalars(
+                select(Notification).where(
+                    Notification.id.in_(group_store.member_notification_ids(alert_id))
+                )
+            ).all()
+            rows = {n.id: n for n in [*alert.notifications, *grouped]}
+            data["notifications"] = [rows[i].to_dict() for i in sorted(rows)]
             return data
 
     def delivery_states(self, alert_ids: Sequence[int]) -> dict[int, str]:
@@ -434,7 +488,11 @@ class AlertStore:
             rows = session.execute(
                 select(Notification.alert_id, Notification.status)
                 .where(Notification.alert_id.in_(alert_ids))
-                .distinct()
+                .union(  # the group messages that carry them
+                    select(GroupMember.alert_id, Notification.status)
+                    .join(Notification, Notification.id == GroupMember.notification_id)
+                    .where(GroupMember.alert_id.in_(alert_ids))
+                )
             ).all()
         found: dict[int, set[str]] = {}
         for alert_id, status in rows:

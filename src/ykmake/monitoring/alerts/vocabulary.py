@@ -7,8 +7,21 @@ CLI, and the stack's rule generators (the severities their alerts carry).
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Final
 
-__all__ = ["AlertSource", "AlertStatus", "NotificationKind", "NotificationStatus", "Severity"]
+__all__ = [
+    "RESOLVED_COLOR",
+    "RESOLVED_WORD",
+    "AlertSource",
+    "AlertStatus",
+    "NotificationKind",
+    "NotificationStatus",
+    "Severity",
+]
+
+# A "resolved" message, single or grouped: "[RESOLVED] title", in Slack's green.
+RESOLVED_WORD: Final = "RESOLVED"
+RESOLVED_COLOR: Final = "#2eb67d"
 
 
 class Severity(StrEnum):
@@ -41,6 +54,8 @@ class NotificationKind(StrEnum):
     NEW = "new"
     DIGEST = "digest"  # a storm's repeats, once per window
     RESOLVED = "resolved"
+    GROUP = "group"  # an Alertmanager group: its firing alerts (and those that just resolved)
+    GROUP_RESOLVED = "group_resolved"  # an Alertmanager group whose alerts all resolved
 
 
 class NotificationStatus(StrEnum):

@@ -9,6 +9,7 @@ from collections.abc import Awaitable
 from typing import Any, Final
 
 from ykmake.monitoring.alerts.service import AlertService
+from ykmake.monitoring.alerts.stack_text import cut_middle
 from ykmake.monitoring.alerts.vocabulary import AlertSource, Severity
 from ykmake.monitoring.errors.capture import (
     ErrorMonitor,
@@ -19,7 +20,12 @@ from ykmake.monitoring.errors.capture import (
 from ykmake.monitoring.logs.lines import bind_request_context, get_request_context
 
 __all__ = ["AlertReporter", "DurableCapture"]
-_MAX_STACK = 2500
+# The stored stack: a deep one keeps its first line and its innermost frames (the Slack
+# message cuts it further, to fit its section).
+_MAX_STACK: Final = 6000
+# Context keys already in the details above, or (``path``) left to the lines: the route
+# template says where, and a raw path may carry ids the alert is better without.
+_MAPPED: Final = frozenset({"request_id", "route", "method", "status_code", "path"})
 # A local fsync takes milliseconds; a disk that hangs must not hold the 500 for good.
 _DURABLE_WAIT_SECONDS: Final = 5.0
 
@@ -39,7 +45,7 @@ class AlertReporter:
         if not self.should_alert(occurrence.error, occurrence.context):
             return None
         details = _details(occurrence)
-        details["stack"] = stack[-_MAX_STACK:]
+        details["stack"] = cut_middle(stack.rstrip("\n"), _MAX_STACK)
         return self.service.submit(
             Severity.ERROR,
             _title(occurrence),
@@ -72,6 +78,8 @@ def _message(error: BaseException) -> str:
 
 
 def _details(occurrence: Occurrence) -> dict[str, Any]:
+    """The toolkit's fields, then the caller's own (``order_id``…): the service redacts them
+    all before they are stored."""
     request, context = get_request_context(), occurrence.context
     details: dict[str, Any] = {
         "request_id": request.get("request_id", context.get("request_id")),
@@ -82,7 +90,11 @@ def _details(occurrence: Occurrence) -> dict[str, Any]:
         "sentry_event_id": occurrence.sentry_event_id,
         "user_id": request.get("user_id"),
     }
-    return {k: v for k, v in details.items() if v is not None}
+    details = {k: v for k, v in details.items() if v is not None}
+    for key, value in context.items():
+        if key not in _MAPPED:
+            details.setdefault(key, value)
+    return details
 
 
 class DurableCapture:

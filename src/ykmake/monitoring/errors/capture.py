@@ -53,7 +53,7 @@ class Occurrence:
     """One captured error: what the reporters are given."""
 
     error: BaseException
-    context: dict[str, Any]  # the caller's (route, method, status_code, your own fields)
+    context: dict[str, Any]  # the caller's (route, method, status_code, your own, extra)
     fingerprint: str
     new: bool  # the first of its kind in the window: the whole treatment
     sentry_event_id: str | None  # set when Sentry takes this one
@@ -118,9 +118,16 @@ class ErrorMonitor:
         context: Mapping[str, Any] | None = None,
         *,
         severity: str = "error",
+        extra: Mapping[str, Any] | None = None,
     ) -> str | None:
-        """Report ``error``; returns the Sentry event id when Sentry takes it. Never raises."""
-        return self.capture(error, context, severity=severity).event_id
+        """Report ``error``; returns the Sentry event id when Sentry takes it. Never raises.
+
+        Args:
+            context: what happened (``status_code``, ``route``, ``method``, your own fields).
+            extra: more fields, such as ``order_id`` (a key of ``context`` wins). Both go
+                into the error line, the Sentry event and the alert's details, redacted.
+        """
+        return self.capture(error, context, severity=severity, extra=extra).event_id
 
     def capture(
         self,
@@ -129,12 +136,13 @@ class ErrorMonitor:
         *,
         severity: str = "error",
         repeat_line: bool = True,
+        extra: Mapping[str, Any] | None = None,
     ) -> Captured:
         """:meth:`capture_error`, and a future for the alert's durability. ``repeat_line``:
         whether a repeat gets an error line of its own (a request's has its access line).
         Never raises."""
         try:
-            occurrence = self._occurrence(error, dict(context or {}))
+            occurrence = self._occurrence(error, {**(extra or {}), **(context or {})})
         except Exception as exc:  # noqa: BLE001 - telemetry never breaks the host app
             self.log.warning("error capture failed", error=repr(exc))
             return Captured(None, None, None)
@@ -179,11 +187,13 @@ class ErrorMonitor:
                 return
             self.log.error(
                 str(error) or error_type(error),
-                error_type=error_type(error),
-                fingerprint=occurrence.fingerprint,
-                repeat=True,
-                sentry_event_id=occurrence.sentry_event_id,
-                **occurrence.context,
+                **_line_fields(
+                    occurrence.context,
+                    error_type=error_type(error),
+                    fingerprint=occurrence.fingerprint,
+                    repeat=True,
+                    sentry_event_id=occurrence.sentry_event_id,
+                ),
             )
         except Exception as exc:  # noqa: BLE001 - never raise into the caller
             self.log.warning("error capture failed", error=repr(exc))
@@ -224,11 +234,13 @@ class ErrorMonitor:
         with contextlib.suppress(Exception):  # never raise
             self.log.error(
                 str(error) or error_type(error),
-                error_type=error_type(error),
-                fingerprint=occurrence.fingerprint,
-                sentry_event_id=occurrence.sentry_event_id,
-                exception=stack,
-                **occurrence.context,
+                **_line_fields(
+                    occurrence.context,
+                    error_type=error_type(error),
+                    fingerprint=occurrence.fingerprint,
+                    sentry_event_id=occurrence.sentry_event_id,
+                    exception=stack,
+                ),
             )
 
     def flush(self, timeout: float = 5.0) -> None:
@@ -236,6 +248,14 @@ class ErrorMonitor:
         in order, so the last one queued is the last done."""
         with contextlib.suppress(concurrent.futures.TimeoutError):
             self._thread.submit(lambda: None).result(timeout)
+
+
+def _line_fields(context: Mapping[str, Any], **own: Any) -> dict[str, Any]:
+    """The caller's fields, then the line's own: a caller's ``error_type`` or ``event`` must
+    not cost the line (a keyword given twice is a TypeError)."""
+    fields = {k: v for k, v in context.items() if k != "event"}
+    fields.update(own)
+    return fields
 
 
 def _resolve(future: concurrent.futures.Future[None]) -> None:
@@ -247,13 +267,22 @@ def _resolve(future: concurrent.futures.Future[None]) -> None:
 running: list[ErrorMonitor] = []
 
 
-def capture_error(error: BaseException, context: Mapping[str, Any] | None = None) -> str | None:
+def capture_error(
+    error: BaseException,
+    context: Mapping[str, Any] | None = None,
+    *,
+    extra: Mapping[str, Any] | None = None,
+) -> str | None:
     """Report an error: one log line, ``errors_total``, Sentry (if configured) and an alert
     when ``should_alert`` says so. Returns the Sentry event id, if any. Never raises.
+
+    ``context`` says what happened (``status_code``…), ``extra`` adds your own fields
+    (``order_id``…; a key of ``context`` wins): both reach the line, Sentry and the alert's
+    details, redacted.
 
     Uses the app that is running (the latest started, if several are); without one it does
     nothing and returns None.
     """
     if not running:
         return None
-    return running[-1].capture_error(error, context)
+    return running[-1].capture_error(error, context, extra=extra)

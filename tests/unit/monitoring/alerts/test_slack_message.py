@@ -15,6 +15,8 @@ from ykmake.monitoring.alerts.slack_message import (
     MAX_FALLBACK_TEXT,
     MAX_HEADER_TEXT,
     MAX_SECTION_TEXT,
+    RESOLVED_COLOR,
+    RESOLVED_WORD,
     build_message,
     truncate,
 )
@@ -96,6 +98,16 @@ def test_layout_per_severity(severity: str, color: str) -> None:
     assert header == {"type": "plain_text", "text": f"{label} Database unreachable", "emoji": True}
     assert blocks_of(msg)[1]["text"] == {"type": "mrkdwn", "text": "connection refused"}
     assert section_texts(msg)[1] == '*path*: ```"/users"```'
+
+
+@pytest.mark.parametrize("severity", ["info", "critical", "bogus"])
+def test_a_resolved_alert_says_so_in_green_whatever_its_severity(severity: str) -> None:
+    msg = build(severity, title="Payment provider down", resolved=True)
+
+    assert header_text(msg) == "[RESOLVED] Payment provider down"
+    assert msg["text"] == "[RESOLVED] Payment provider down: connection refused"
+    assert msg["attachments"][0]["color"] == RESOLVED_COLOR == "#2eb67d"
+    assert f"[{RESOLVED_WORD}]" == "[RESOLVED]"
 
 
 def test_context_line_has_service_environment_and_slack_date() -> None:
@@ -259,6 +271,39 @@ def test_a_huge_detail_is_cut_but_keeps_its_code_block() -> None:
     assert huge.endswith(ELLIPSIS + "```")
     assert texts[2] == "*after*: ```1```"  # did not fit beside it: its own section
     assert_within_slack_limits(msg)
+
+
+def deep_stack(frames: int) -> str:
+    lines = ["Traceback (most recent call last):"]
+    for i in range(frames):
+        lines += [f'  File "app/step_{i}.py", line {i}, in <module>', f"    step_{i + 1}()"]
+    return "\n".join([*lines, "PaymentProviderError: card declined <visa>"])
+
+
+def test_a_stack_reads_as_it_is_in_a_code_block() -> None:
+    text = section_texts(build(details={"stack": deep_stack(3)}))[1]
+
+    assert text.startswith("*stack*: ```Traceback (most recent call last):\n  File ")
+    assert text.endswith("\nPaymentProviderError: card declined &lt;visa&gt;```")
+    assert "in &lt;module&gt;\n    step_1()\n" in text  # newlines kept, not "\\n"
+    assert "\\n" not in text
+
+
+def test_a_long_stack_is_cut_in_the_middle_within_the_section_limit() -> None:
+    stack = deep_stack(300)  # its "<module>"s grow by half again once escaped
+    msg = build(details={"stack": stack, "after": 1})
+
+    assert_within_slack_limits(msg)
+    text = section_texts(msg)[1]
+    assert MAX_SECTION_TEXT - 100 < len(text) <= MAX_SECTION_TEXT
+    assert text.startswith("*stack*: ```Traceback (most recent call last):\n")
+    assert text.endswith(
+        '  File "app/step_299.py", line 299, in &lt;module&gt;\n    step_300()\n'
+        "PaymentProviderError: card declined &lt;visa&gt;```"
+    )
+    (marker,) = [line for line in text.split("\n") if line.startswith(ELLIPSIS)]
+    assert marker.endswith(f"lines cut {ELLIPSIS}")
+    assert text.count("```") == 2
 
 
 def test_a_huge_key_is_cut() -> None:
