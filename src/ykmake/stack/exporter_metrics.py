@@ -1,4 +1,4 @@
-"""The exporters' metrics that deploy/'s rules query, by scrape job.
+"""The exporters' metrics that deploy/'s rules and the dependencies dashboard query, by job.
 
 The names are those of the exporters Debian packages (postgres_exporter 0.11, redis_exporter
 1.45, node_exporter 1.5); the live test scrapes each running exporter for them, so a rename in
@@ -16,6 +16,8 @@ EXPORTER_METRICS: dict[str, tuple[str, ...]] = {
         "pg_stat_activity_count",
         "pg_stat_activity_max_tx_duration",
         "pg_stat_database_deadlocks",
+        "pg_stat_database_xact_commit",
+        "pg_stat_database_xact_rollback",
     ),
     "redis-exporter": (
         "redis_up",
@@ -23,6 +25,8 @@ EXPORTER_METRICS: dict[str, tuple[str, ...]] = {
         "redis_memory_max_bytes",
         "redis_evicted_keys_total",
         "redis_rejected_connections_total",
+        "redis_commands_processed_total",
+        "redis_connected_clients",
     ),
     "node-exporter": (
         "node_cpu_seconds_total",
@@ -38,5 +42,5 @@ EXPORTER_METRICS: dict[str, tuple[str, ...]] = {
 
 
 def exporter_series_names() -> frozenset[str]:
-    """Every exporter metric a rule may select."""
+    """Every exporter metric a rule or a panel may select."""
     return frozenset(name for names in EXPORTER_METRICS.values() for name in names)

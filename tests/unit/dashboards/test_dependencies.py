@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 
 from ykmake.dashboards import DEPENDENCIES_UID, OVERVIEW_UID, dashboard_files, panel_queries
+from ykmake.stack import known_metric_names, load_slo_spec, unknown_metrics
+from ykmake.stack.render import default_deploy_dir
 
 
 @pytest.fixture(scope="module")
@@ -53,3 +55,11 @@ def test_the_overview_and_the_dependencies_link_to_each_other(
     assert all(link["keepTime"] for link in overview["links"] + dependencies["links"])
     latency = next(p for p in overview["panels"] if p["title"].startswith("Database Query Latency"))
     assert [link["url"] for link in latency["links"]] == [f"/d/{DEPENDENCIES_UID}"]
+
+
+def test_every_metric_it_reads_is_one_the_exporters_are_checked_for(
+    dashboards: dict[str, Any],
+) -> None:
+    # The live test scrapes the real exporters for exactly these names.
+    known = known_metric_names(load_slo_spec(default_deploy_dir() / "slo.yml"))
+    assert unknown_metrics(panel_queries(dashboards[DEPENDENCIES_UID]), known) == []
