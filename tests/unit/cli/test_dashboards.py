@@ -7,7 +7,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from ykmake.cli.dashboards import dashboards_app
-from ykmake.dashboards import OVERVIEW_UID, build_dashboards
+from ykmake.dashboards import DEPENDENCIES_UID, OVERVIEW_UID, build_dashboards
 
 runner = CliRunner()
 
@@ -15,8 +15,9 @@ runner = CliRunner()
 def test_build_writes_files_and_check_notices_drift(tmp_path: Path) -> None:
     built = runner.invoke(dashboards_app, ["build", "--out", str(tmp_path)])
     assert built.exit_code == 0, built.output
-    assert built.stdout.strip() == f"wrote {tmp_path / f'{OVERVIEW_UID}.json'}"
-    assert [p.name for p in build_dashboards(tmp_path).unchanged] == [f"{OVERVIEW_UID}.json"]
+    files = [f"{uid}.json" for uid in (OVERVIEW_UID, DEPENDENCIES_UID)]
+    assert built.stdout.strip().splitlines() == [f"wrote {tmp_path / name}" for name in files]
+    assert sorted(p.name for p in build_dashboards(tmp_path).unchanged) == sorted(files)
     checked = runner.invoke(dashboards_app, ["check", "--out", str(tmp_path)])
     assert checked.exit_code == 0, checked.output
     assert checked.stdout.strip() == f"dashboards in {tmp_path} are up to date"
@@ -37,5 +38,5 @@ def test_build_says_unchanged_and_leaves_the_files_alone(tmp_path: Path) -> None
     again = runner.invoke(dashboards_app, ["build", "--out", str(tmp_path)])
 
     assert again.exit_code == 0, again.output
-    assert again.stdout.strip() == f"unchanged: 1 dashboard in {tmp_path}"
+    assert again.stdout.strip() == f"unchanged: 2 dashboards in {tmp_path}"
     assert path.stat().st_mtime_ns == written_at
