@@ -30,6 +30,7 @@ __all__ = [
     "GroupNotification",
     "JournalEntry",
     "Notification",
+    "UTCDateTime",
     "utcnow",
 ]
 
@@ -43,7 +44,8 @@ class AlertsBase(DeclarativeBase):
 
 
 class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware in, timezone-aware out — SQLite forgets the zone, so restore UTC."""
+    """Timezone-aware in and out: SQLite forgets the zone, and a time without one is not the
+    RFC 3339 ``date-time`` the APIs document."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
