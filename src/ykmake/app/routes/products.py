@@ -11,13 +11,14 @@ from datetime import datetime
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, HTTPException, Path, Query
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ykmake.app.deps import CurrentUser, Database
 from ykmake.app.models import Product
 from ykmake.app.unavailable import UNAVAILABLE
+from ykmake.monitoring.alerts.json_values import JsonInteger
 
 router = APIRouter(prefix="/api", tags=["products"])
 
@@ -32,15 +33,6 @@ def _storable(value: str) -> str:
     return value
 
 
-def _json_integer(value: Any) -> Any:
-    # JSON's true is not a price, nor "12": pydantic would read them as 1 and 12.
-    if isinstance(value, bool | str):
-        msg = "expected a JSON integer"
-        raise ValueError(msg)
-    return value
-
-
-WholeNumber = Annotated[int, BeforeValidator(_json_integer)]
 StoredText = Annotated[
     str, AfterValidator(_storable), Field(json_schema_extra={"pattern": "^[^\\u0000]*$"})
 ]
@@ -64,7 +56,7 @@ class ProductIn(BaseModel):
 
     name: StoredText = Field(min_length=1, max_length=200)
     description: StoredText = Field(default="", max_length=10_000)
-    price_cents: WholeNumber = Field(ge=0, le=100_000_000)
+    price_cents: JsonInteger = Field(ge=0, le=100_000_000)
 
 
 class ProductOut(BaseModel):

@@ -33,7 +33,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ykmake.monitoring.alerts.json_values import Count, Rfc3339
+from ykmake.monitoring.alerts.json_values import JsonInteger, Rfc3339
 from ykmake.monitoring.alerts.models import utcnow
 from ykmake.monitoring.alerts.service import AlertService
 from ykmake.monitoring.alerts.slack_group_message import GroupedAlert, GroupNotice
@@ -118,7 +118,7 @@ class AlertmanagerPayload(BaseModel):
     common_annotations: dict[str, str] = Field(default_factory=dict, alias="commonAnnotations")
     external_url: str = Field(default="", alias="externalURL")
     group_key: str = Field(default="", alias="groupKey")
-    truncated_alerts: Count = Field(default=0, ge=0, alias="truncatedAlerts")
+    truncated_alerts: JsonInteger = Field(default=0, ge=0, alias="truncatedAlerts")
 
 
 class WebhookSummary(BaseModel):

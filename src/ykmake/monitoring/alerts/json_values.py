@@ -1,4 +1,5 @@
-"""Values the alert APIs take from a client, read as their OpenAPI documents say.
+"""Values APIs take from a client, read as their OpenAPI documents say (the alert APIs, and
+the service's own for its integers).
 
 pydantic is more lenient than a JSON Schema: it reads a number, or text such as ``"0.0"``, as
 a Unix time, and ``true`` or ``"3"`` as an integer. The webhook and the admin API refuse
@@ -13,7 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator
 
-__all__ = ["Count", "Rfc3339"]
+__all__ = ["JsonInteger", "Rfc3339"]
 
 
 def _is_number(value: str) -> bool:
@@ -32,7 +33,8 @@ def _rfc3339_text(value: Any) -> Any:
     return value
 
 
-def _json_number(value: Any) -> Any:
+def _json_integer(value: Any) -> Any:
+    # JSON's true is not a count, nor "12": pydantic would read them as 1 and 12.
     if isinstance(value, bool | str):
         msg = "expected a JSON integer"
         raise ValueError(msg)
@@ -40,4 +42,4 @@ def _json_number(value: Any) -> Any:
 
 
 Rfc3339 = Annotated[datetime, BeforeValidator(_rfc3339_text)]
-Count = Annotated[int, BeforeValidator(_json_number)]
+JsonInteger = Annotated[int, BeforeValidator(_json_integer)]
