@@ -179,22 +179,11 @@ class ErrorMonitor:
     def _repeat(self, occurrence: Occurrence, line: bool) -> None:
         """A repeat in its window: an occurrence on the alert, a ``line`` without the
         traceback."""
-        error = occurrence.error
         try:
             if self.alerts is not None:
                 self.alerts.repeat(occurrence)
-            if not line:
-                return
-            self.log.error(
-                str(error) or error_type(error),
-                **_line_fields(
-                    occurrence.context,
-                    error_type=error_type(error),
-                    fingerprint=occurrence.fingerprint,
-                    repeat=True,
-                    sentry_event_id=occurrence.sentry_event_id,
-                ),
-            )
+            if line:
+                self._line(occurrence, repeat=True)
         except Exception as exc:  # noqa: BLE001 - never raise into the caller
             self.log.warning("error capture failed", error=repr(exc))
 
@@ -230,18 +219,22 @@ class ErrorMonitor:
             return None
 
     def _line_with_traceback(self, occurrence: Occurrence, stack: str) -> None:
-        error = occurrence.error
         with contextlib.suppress(Exception):  # never raise
-            self.log.error(
-                str(error) or error_type(error),
-                **_line_fields(
-                    occurrence.context,
-                    error_type=error_type(error),
-                    fingerprint=occurrence.fingerprint,
-                    sentry_event_id=occurrence.sentry_event_id,
-                    exception=stack,
-                ),
-            )
+            self._line(occurrence, exception=stack)
+
+    def _line(self, occurrence: Occurrence, **own: Any) -> None:
+        """The error line: the caller's fields, then the error's kind and ids, then ``own``."""
+        error = occurrence.error
+        self.log.error(
+            str(error) or error_type(error),
+            **_line_fields(
+                occurrence.context,
+                error_type=error_type(error),
+                fingerprint=occurrence.fingerprint,
+                sentry_event_id=occurrence.sentry_event_id,
+                **own,
+            ),
+        )
 
     def flush(self, timeout: float = 5.0) -> None:
         """Wait (at most ``timeout``) for the reports captured so far: the thread takes them
